@@ -1,0 +1,1 @@
+"""The ``bastion`` command (Typer): parses input, calls a service, renders the result."""

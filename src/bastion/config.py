@@ -1,0 +1,111 @@
+"""The one typed settings object.
+
+Where each value comes from, highest first: keyword arguments (tests, the CLI's flags),
+environment variables ``BASTION_<NAME>`` (upper case), the TOML file ``BASTION_CONFIG``
+(default ``$BASTION_HOME/bastion.toml``), then the defaults below. Build it once at start-up
+in an adapter (:func:`load_settings`) and pass it down; nothing reads the environment at
+import time.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from bastion.errors import ConfigurationError
+
+
+class Limits(BaseModel):
+    """Limits on untrusted media, each checked before the work it bounds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Bytes per file; larger files are refused before decoding (``not_scanned``).
+    max_file_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    #: Pixels per picture or frame, from the header before decoding (decompression bombs).
+    max_pixels: int = Field(default=100_000_000, gt=0)
+    #: Frames decoded per animation (GIF, WebP, APNG); later frames are not hashed and the
+    #: result says so.
+    max_animation_frames: int = Field(default=2_000, gt=0)
+    #: Seconds of media time read per video.
+    max_video_seconds: float = Field(default=4 * 3600.0, gt=0)
+    #: CPU seconds one decode worker may spend on one file.
+    decode_cpu_seconds: int = Field(default=60, gt=0)
+    #: Wall-clock seconds one file may take in a decode worker before it is killed.
+    decode_timeout_s: float = Field(default=120.0, gt=0)
+    #: Address-space limit of a decode worker, bytes.
+    decode_memory_bytes: int = Field(default=3 * 1024 * 1024 * 1024, gt=0)
+
+
+class Settings(BaseModel):
+    """Bastion's settings. Secrets are :class:`~pydantic.SecretStr` (masked in ``repr``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Data directory: SQLite database, index snapshots, evidence files.
+    home: Path = Path("./bastion-data")
+    #: SQLAlchemy URL; default SQLite file ``$home/bastion.db``.
+    database_url: SecretStr | None = None
+    limits: Limits = Limits()
+    #: Decode worker processes; 0 decodes in-process (tests and debugging only).
+    decode_workers: int = Field(default=0, ge=0)
+    #: Days the content log keeps scanned items' signals for retro-hunt.
+    content_log_days: int = Field(default=365, gt=0)
+
+    def resolved_database_url(self) -> str:
+        """The database URL to connect to (the SQLite default under :attr:`home`)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.home / 'bastion.db').resolve()}"
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        key = f"BASTION_{name.upper()}"
+        if key in environ:
+            out[name] = environ[key]
+        if name == "limits":
+            lim: dict[str, Any] = {}
+            for lname in Limits.model_fields:
+                lkey = f"BASTION_{lname.upper()}"
+                if lkey in environ:
+                    lim[lname] = environ[lkey]
+            if lim:
+                out["limits"] = lim
+        del field
+    return out
+
+
+def load_settings(
+    environ: dict[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """Build :class:`Settings` from the TOML file, the environment and ``overrides``.
+
+    Raises :class:`ConfigurationError` naming the file or variable at fault.
+    """
+    env = dict(os.environ if environ is None else environ)
+    home = Path(overrides.get("home") or env.get("BASTION_HOME") or "./bastion-data")
+    config_path = Path(env.get("BASTION_CONFIG") or home / "bastion.toml")
+    data: dict[str, Any] = {}
+    if config_path.is_file():
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigurationError(f"cannot read {config_path}: {exc}") from exc
+    elif "BASTION_CONFIG" in env:
+        raise ConfigurationError(f"BASTION_CONFIG names {config_path}, which does not exist")
+    env_vals = _env_overrides(env)
+    if "limits" in env_vals and isinstance(data.get("limits"), dict):
+        env_vals["limits"] = {**data["limits"], **env_vals["limits"]}
+    data.update(env_vals)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    data["home"] = home
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigurationError(f"invalid settings ({config_path} or BASTION_*): {exc}") from exc
