@@ -90,6 +90,9 @@ class Signal:
     value: str
     quality: int | None = None
     variant: Variant = STORED
+    #: For PDQ: the 8 dihedral hashes in ``DIHEDRAL_TRANSFORMS`` order (``[0] == value``),
+    #: computed from the same DCT; used by matching, not part of the JSON shape.
+    dihedral: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
     @property
     def low_quality(self) -> bool:
