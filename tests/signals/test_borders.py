@@ -210,3 +210,26 @@ def test_bad_parameters_raise_invalid_input(bridge: RGBArray) -> None:
         find_content_box(bridge, tolerance=300)
     with pytest.raises(InvalidInput):
         find_content_box(bridge, min_border_frac=0.3, max_border_frac=0.2)
+
+
+def test_a_plain_wall_with_a_sharp_edge_is_not_a_bar(bridge: RGBArray) -> None:
+    # Like a grey wall beside a door frame: within the tolerance of one colour, with a sharp
+    # edge to the rest, but textured (noise and shading) where a bar is flat.
+    rng = np.random.default_rng(3)
+    h, w = bridge.shape[:2]
+    wall = np.clip(
+        128 + np.linspace(-8, 8, 250)[None, :, None] + rng.normal(0, 8, (h, 250, 3)), 0, 255
+    ).astype(np.uint8)
+    img = np.concatenate([wall, bridge], axis=1)
+    assert find_content_box(img) is None
+    flat = img.copy()
+    flat[:, :250] = 128
+    assert find_content_box(flat) == (0, h, 250, 250 + w)
+
+
+def test_video_frame_pillarbox_is_found() -> None:
+    av = pytest.importorskip("av")
+    path = REPO / "../shared/data/video/chair-22-sd-grey-bar.mp4"
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert find_content_box(frame) == (0, 720, 32, 448)

@@ -13,6 +13,8 @@ for top and bottom, columns for left and right) are read from the edge inwards:
    than ``tolerance`` levels (0-255). JPEG and video compression leave bars near-uniform, not
    exact, so the tolerance absorbs them; a line belongs to the border while at most
    :data:`NOISE_FRACTION` of its pixels are off-colour (stray bright pixels, stars, ringing).
+   The border as a whole must also be flat: its pixels' mean absolute difference from the
+   border colour at most :data:`FLATNESS` levels (a wall or sky within the tolerance is not).
 3. The border ends at the first line that is not border. A real bar ends at an *edge*: within a
    few lines (``max(4, 2%)`` of the side) a line must be mostly off-colour
    (:data:`EDGE_FRACTION`). A dark sky that brightens slowly, a vignette or a white wall that
@@ -60,6 +62,11 @@ NOISE_FRACTION = 0.02
 #: Share of a line's pixels that must be off-colour for the line to count as content at the
 #: edge of a border.
 EDGE_FRACTION = 0.3
+
+#: Largest mean absolute difference (8-bit levels, all channels) between a border's pixels
+#: and its colour. Bars and padding are flat (JPEG q30 and H.264 keep them within about one
+#: level); a plain wall or sky in a photo varies more (sensor noise, shading: 5-10 levels).
+FLATNESS = 3.0
 
 #: Pixels read per line (evenly spaced); lines are never skipped.
 MAX_SAMPLES = 512
@@ -138,6 +145,11 @@ def _side(lines: _Lines, *, tolerance: int, min_lines: int, max_lines: int) -> i
         start, chunk = stop, chunk * 2
     if k < min_lines or k > max_lines:
         return 0  # too thin, or uniform as deep as allowed (content, or a solid picture)
+    # Bars are flat; a wall, a sky or a backdrop varies within the tolerance.
+    step = max(1, k // 64)
+    sample = lines(0, k)[::step].astype(np.int16)
+    if float(np.abs(sample - colour.astype(np.int16)).mean()) > FLATNESS:
+        return 0
     edge = np.flatnonzero(
         _off_fraction(lines(k, min(n, k + edge_window)), low, high) >= EDGE_FRACTION
     )
