@@ -6,6 +6,7 @@ import csv
 import io
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -228,7 +229,6 @@ def test_a_plain_wall_with_a_sharp_edge_is_not_a_bar(bridge: RGBArray) -> None:
 
 
 def test_video_frame_pillarbox_is_found() -> None:
-    av = pytest.importorskip("av")
     path = REPO / "../shared/data/video/chair-22-sd-grey-bar.mp4"
     with av.open(str(path)) as container:
         frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
