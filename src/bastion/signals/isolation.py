@@ -21,7 +21,9 @@ that, the parent streams the bytes through the exact hashers itself (hashlib onl
 Workers are fresh interpreters (``python -m bastion.signals.isolation``, talking over a socket
 pair): never a fork of a multi-threaded caller, and never a re-import of the caller's
 ``__main__``. Starting one costs an interpreter start plus the imports (about half a second);
-that happens once per worker, and again only after a crash, kill or timeout. ``bastion hash`` and ``bastion scan`` share this pool:
+that happens once per worker, and again only after a crash, kill or timeout.
+
+``bastion hash`` and ``bastion scan`` share this pool:
 :meth:`DecodePool.map` spreads files over the workers (one per core by default) and returns
 results in input order. Per-file overhead (pickling the task and result over a pipe):
 ``benchmarks/bench_hash.py`` measures it.
@@ -29,6 +31,7 @@ results in input order. Per-file overhead (pickling the task and result over a p
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import multiprocessing.connection as mpc
@@ -181,14 +184,10 @@ class _Worker:
         self.conn.close()
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.conn.send(None)
-        except OSError:
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(_CLOSE_GRACE_S)
-        except subprocess.TimeoutExpired:
-            pass
         self.kill()
 
 
