@@ -51,8 +51,12 @@ class Settings(BaseModel):
     #: SQLAlchemy URL; default SQLite file ``$home/bastion.db``.
     database_url: SecretStr | None = None
     limits: Limits = Limits()
-    #: Decode worker processes; 0 decodes in-process (tests and debugging only).
-    decode_workers: int = Field(default=0, ge=0)
+    #: Isolated decode worker processes (bastion.signals.isolation); None = one per core;
+    #: 0 decodes in-process, without isolation (tests and debugging only).
+    decode_workers: int | None = Field(default=None, ge=0)
+    #: Decode JPEGs at reduced size (libjpeg DCT scaling) before PDQ: several times faster,
+    #: not bit-exact with the reference (benchmarks/bench_hash.py reports the drift).
+    fast_decode: bool = False
     #: Days the content log keeps scanned items' signals for retro-hunt.
     content_log_days: int = Field(default=365, gt=0)
 

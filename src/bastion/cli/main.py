@@ -21,6 +21,12 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Bastion: find, review, take down, report and preserve child sexual abuse material."""
+    # A callback keeps ``bastion COMMAND`` a command group even while one command exists.
+
+
 def _register_all() -> None:
     from bastion.cli import hash_cmd
 
