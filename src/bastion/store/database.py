@@ -90,8 +90,8 @@ class Database:
             connect_args["check_same_thread"] = False
             self.engine = create_engine(url, echo=echo, connect_args=connect_args)
             _configure_sqlite(self.engine)
-            self._read_engine = self.engine
-            self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+            self._read_engine: Engine = self.engine
+            self._write_engine: Engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         elif url.startswith("postgresql"):
             self.dialect = "postgresql"
             if pg_schema is not None:

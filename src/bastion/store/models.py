@@ -43,7 +43,6 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 class Base(DeclarativeBase):
     """Declarative base of Bastion's models."""
 
-    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON()}
 
 
 class Bank(Base):

@@ -1,0 +1,73 @@
+"""Shared fixtures.
+
+``db``: a freshly migrated :class:`bastion.store.Database`, parametrised over SQLite (a
+file in the test's temporary directory) and, when ``BASTION_TEST_DATABASE_URL`` is set,
+PostgreSQL. Each PostgreSQL test gets its own schema (``bastion_test_<random>``, reached
+through the connection's ``search_path`` and dropped afterwards), so parallel
+pytest-xdist workers never see each other's rows. ``db.url`` is a self-contained URL for
+that schema (for subprocesses and the CLI: ``BASTION_DATABASE_URL=db.url``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from bastion.store.database import Database, migrate
+
+PG_URL = os.environ.get("BASTION_TEST_DATABASE_URL") or None
+DB_KINDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+
+
+def _pg_admin(statement: str) -> None:
+    assert PG_URL is not None
+    engine = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def make_database(kind: str, tmp_path: Path) -> tuple[Database, str | None]:
+    """A migrated database of ``kind`` (``sqlite`` or ``postgresql``) and, for PostgreSQL,
+    the schema to drop afterwards."""
+    if kind == "sqlite":
+        database = Database(f"sqlite:///{tmp_path / 'bastion.db'}")
+        migrate(database)
+        return database, None
+    assert PG_URL is not None
+    schema = f"bastion_test_{secrets.token_hex(6)}"
+    _pg_admin(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in PG_URL else "?"
+    database = Database(f"{PG_URL}{sep}options=-csearch_path%3D{schema}")
+    migrate(database)
+    return database, schema
+
+
+@pytest.fixture(params=DB_KINDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A fresh, migrated store: SQLite, and PostgreSQL when BASTION_TEST_DATABASE_URL is set."""
+    database, schema = make_database(str(request.param), tmp_path)
+    try:
+        yield database
+    finally:
+        database.dispose()
+        if schema is not None:
+            _pg_admin(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say plainly when the PostgreSQL half of the store tests did not run."""
+    if PG_URL is None:
+        terminalreporter.write_line(
+            "WARNING: BASTION_TEST_DATABASE_URL is not set: store tests ran on SQLite only, "
+            "not PostgreSQL",
+            yellow=True,
+            bold=True,
+        )
