@@ -101,6 +101,8 @@ class VideoHashLike(Protocol):
     def rotation(self) -> int: ...
     @property
     def frames(self) -> tuple[VideoFrame, ...]: ...
+    @property
+    def notes(self) -> tuple[str, ...]: ...
 
 
 OnExact = Callable[[ExactPart], None]
@@ -167,6 +169,7 @@ def _video_result(result: HashResult, source: Path | bytes, options: HashOptions
     result.width, result.height, result.duration_s = vh.width, vh.height, vh.duration_s
     if vh.rotation:
         result.notes.append(f"display rotation {vh.rotation} degrees")
+    result.notes.extend(vh.notes)
     if not vh.frames:
         raise UnhashableContent("no video frame could be decoded")
     result.signals.append(VideoSignal(frames=tuple(vh.frames)))

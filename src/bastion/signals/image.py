@@ -129,7 +129,7 @@ def _scale_wide(a: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
     lo, hi = float(a.min()), float(a.max())
     if hi <= lo:
         return np.zeros(a.shape, dtype=np.uint8)
-    return np.floor((a - lo) * (255.0 / (hi - lo))).clip(0, 255).astype(np.uint8)
+    return np.floor((a - lo) * (255.0 / (hi - lo)) + 0.5).clip(0, 255).astype(np.uint8)
 
 
 def int_to_8bit(a: npt.NDArray[np.integer]) -> npt.NDArray[np.uint8]:
