@@ -33,8 +33,8 @@ characters, or more than two single-digit groups besides a ``+`` country code.
 E-mail: plain ``local@domain.tld``; disguised ``name at domain dot com``, ``name (at) domain
 (dot) com``, ``name[at]domain[.]com``, ``name @ domain . com`` (disguised forms require a
 common top-level domain). Handles: ``snap: name``, ``kik - name``, ``telegram @name``,
-``IG: name`` ... (see :data:`PLATFORMS`) and bare ``@name``. URLs: through
-``bastion.signals.url`` when it provides ``find_urls``; until then a small finder here.
+``IG: name`` ... (see :data:`PLATFORMS`) and bare ``@name``. URLs: through the ``url`` signal
+type's extraction (:func:`bastion.signals.url.extract_urls`), canonical form as value.
 """
 
 from __future__ import annotations
@@ -42,13 +42,14 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
 
 from bastion.errors import InvalidInput
+from bastion.signals import url as url_signal
 from bastion.trafficking.schemas import Contact, Field
 
 # --------------------------------------------------------------------------------------------
@@ -360,7 +361,9 @@ def _region_shape(region: str) -> tuple[frozenset[int], str, str, str]:
     md = phonenumbers.PhoneMetadata.metadata_for_region(region)
     if md is None:
         raise InvalidInput(f"unknown phone region {region!r}")
-    lengths = frozenset(md.general_desc.possible_length or (7, 8, 9, 10, 11, 12))
+    general = md.general_desc
+    known = general.possible_length if general is not None else None
+    lengths = frozenset(known or (7, 8, 9, 10, 11, 12))
     intl = md.international_prefix or ""
     idd = intl if intl.isdigit() else ""
     return lengths, md.national_prefix or "", str(md.country_code), idd
@@ -405,9 +408,10 @@ def _disguised(groups: Sequence[_Group]) -> bool:
             sep = g.sep_before
             if len(sep) > 3 or "\n" in sep or not set(sep) <= _PLAIN_SEP:
                 return True
-        if len(g.units) == 1 and not (i == 0 and _plus_before(g.sep_before)):
-            if not (g.sep_before.endswith("(") and g.units[0].digit == "0"):
-                singles += 1
+        country_code = i == 0 and _plus_before(g.sep_before)
+        trunk_zero = g.sep_before.endswith("(") and g.units[0].digit == "0"
+        if len(g.units) == 1 and not country_code and not trunk_zero:
+            singles += 1
     return singles > 2
 
 
@@ -542,7 +546,7 @@ PLATFORMS: dict[str, str] = {
 _WEAK_PLATFORMS = {"sc", "ig", "tg", "wa", "line", "signal", "session", "snap"}
 _HANDLE_STOP = {
     "me", "only", "and", "or", "the", "for", "at", "to", "is", "available", "now", "please",
-    "call", "text", "too", "also", "just", "my", "id", "name", "here", "or", "app", "msg",
+    "call", "text", "too", "also", "just", "my", "id", "name", "here", "app", "msg",
     "message", "dm", "chat", "with", "on", "via", "preferred", "ok", "first", "no",
 }
 _PLATFORM_RE = re.compile(
@@ -587,60 +591,19 @@ def extract_handles(text: str, *, field: Field = "text") -> list[Contact]:
 # --------------------------------------------------------------------------------------------
 # URLs
 
-_URL_RE = re.compile(
-    r"(?<![\w@])(?:(?:https?|hxxps?)://|www\.)[^\s<>\"'`]+"
-    rf"|(?<![\w@.-])(?:{_LABEL}\.)+(?:{_TLDS})(?:/[^\s<>\"'`]*)?(?![\w@-])",
-    re.IGNORECASE,
-)
-
-
-def _builtin_find_urls(text: str) -> list[tuple[int, int, str]]:
-    out = []
-    for m in _URL_RE.finditer(text):
-        s, e = m.span()
-        raw = text[s:e]
-        while raw and raw[-1] in ".,;:!?":
-            raw = raw[:-1]
-        while raw.endswith(")") and raw.count(")") > raw.count("("):
-            raw = raw[:-1]
-        if raw:
-            out.append((s, s + len(raw), raw))
-    return out
-
-
-def _url_finder() -> Callable[[str], list[tuple[int, int, str]]]:
-    """``bastion.signals.url.find_urls`` when that module provides it, else the fallback."""
-    try:
-        from bastion.signals import url as url_signal  # type: ignore[attr-defined]
-    except ImportError:
-        return _builtin_find_urls
-    finder = getattr(url_signal, "find_urls", None)
-    if finder is None:
-        return _builtin_find_urls
-
-    def adapt(text: str) -> list[tuple[int, int, str]]:
-        out = []
-        for item in finder(text):
-            span = getattr(item, "span", None)
-            if span is None and isinstance(item, tuple) and len(item) >= 2:
-                span = (item[0], item[1])
-            if span is None:
-                continue
-            s, e = int(span[0]), int(span[1])
-            value = getattr(item, "canonical", None) or text[s:e]
-            out.append((s, e, str(value)))
-        return out
-
-    return adapt
-
-
 def extract_urls(text: str, *, field: Field = "text") -> list[Contact]:
-    """URLs in ``text`` (``hxxp`` defanging counts as disguised)."""
+    """URLs in ``text`` through the ``url`` signal type (:func:`bastion.signals.url
+    .extract_urls`): values are canonical URLs; defanged forms (``hxxp``, ``[.]``) count as
+    disguised. Raises LimitExceeded for a text with more URLs than that function allows."""
     out = []
-    for s, e, value in _url_finder()(text):
+    for found in url_signal.extract_urls(text):
+        s, e = found.span
         raw = text[s:e]
-        disguised = raw.lower().startswith("hxxp") or "[.]" in raw
-        out.append(Contact("url", value, raw, (s, e), disguised, field))
+        low = raw.lower()
+        disguised = low.startswith(("hxxp", "h**p")) or any(
+            d in low for d in ("[.]", "(.)", "[dot]", "[:]")
+        )
+        out.append(Contact("url", str(found.url), raw, (s, e), disguised, field))
     return out
 
 

@@ -1,0 +1,514 @@
+"""Ad networks: ads linked by a shared contact, photo or near-duplicate text, kept incrementally.
+
+Links (each symmetric, between two ads):
+
+- **contact**: the same phone (E.164), e-mail address or handle value;
+- **photo**: two PDQ hashes within :data:`~bastion.index.pdq.DEFAULT_THRESHOLD` (31) bits,
+  Meta's recommended threshold, searched exactly with :class:`bastion.index.pdq.PdqIndex`
+  (all-zero/all-one hashes of featureless pictures never link);
+- **text**: word 3-shingles (casefolded ``\\w+`` tokens), MinHash (64 permutations,
+  ``datasketch``) into an LSH index (``datasketch.MinHashLSH``, threshold 0.5); every LSH
+  candidate is verified by the exact Jaccard similarity of the two shingle sets
+  (``>= text_threshold``). Ads with fewer than ``min_shingles`` shingles are not text-linked
+  (short texts collide by chance). Source: Broder (1997), "On the resemblance and containment
+  of documents"; Leskovec, Rajaraman, Ullman, *Mining of Massive Datasets*, ch. 3 (banding).
+
+Connected components of the link graph are networks, kept with a union-find (union by size,
+path halving): a new ad costs one lookup per contact, one PDQ range search and one LSH query,
+never a recomputation. A network's id is ``net-<n>`` where ``n`` is the arrival number of its
+oldest ad, so when two networks merge, the older id survives and the younger one is recorded
+in :attr:`AdNetworks.merged_into` (:meth:`AdNetworks.resolve` follows it). Because every link is
+a property of a pair of ads (the LSH banding is deterministic per pair), adding ads one at a
+time (:meth:`AdNetworks.add`) and in a batch (:meth:`AdNetworks.add_many`) give the same
+networks with the same ids.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from datasketch import MinHash, MinHashLSH
+
+from bastion.errors import Conflict, InvalidInput, NotFound
+from bastion.index.pdq import DEFAULT_THRESHOLD, PdqIndex
+from bastion.trafficking.schemas import format_time
+from bastion.trafficking.template import Template, build_template
+
+LinkKind = Literal["phone", "email", "handle", "photo", "text"]
+#: Contact kinds that link ads (URLs do not: shared hosts and link shorteners over-link).
+LINKING_KINDS = ("phone", "email", "handle")
+#: Word shingle length for near-duplicate text.
+SHINGLE_WORDS = 3
+#: MinHash permutations.
+NUM_PERM = 64
+#: Links recorded per new ad and kind (for display; networks use every link).
+MAX_LINKS_PER_KIND = 4
+
+_WORD_RE = re.compile(r"\w+")
+_FEATURELESS = ("0" * 64, "f" * 64)
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkAd:
+    """What linking needs from one analysed ad.
+
+    ``contacts`` are ``(kind, value)`` pairs (E.164 for phones); ``pdq`` 64-hex hashes;
+    ``indicator_ids`` the lexicon entries present; ``score`` in [0, 1].
+    """
+
+    ad_id: str
+    text: str
+    contacts: tuple[tuple[str, str], ...] = ()
+    pdq: tuple[str, ...] = ()
+    location: str | None = None
+    posted_at: datetime | None = None
+    indicator_ids: tuple[str, ...] = ()
+    score: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Why two ads are in one network: ``kind`` and ``detail`` (the shared contact value, the
+    PDQ distance in bits, or the Jaccard similarity of the texts)."""
+
+    a: str
+    b: str
+    kind: LinkKind
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"a", "b", "kind", "detail"}``."""
+        return {"a": self.a, "b": self.b, "kind": self.kind, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class Stay:
+    """Consecutive ads of a network in one city: ``city``, first and last time, ad count."""
+
+    city: str
+    first_seen: datetime | None
+    last_seen: datetime | None
+    ads: int
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"city", "first_seen", "last_seen", "ads"}`` (times RFC 3339 UTC)."""
+        return {
+            "city": self.city,
+            "first_seen": None if self.first_seen is None else format_time(self.first_seen),
+            "last_seen": None if self.last_seen is None else format_time(self.last_seen),
+            "ads": self.ads,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """One network's summary (issue 8): ``ad_ids`` in posting order, distinct ``contacts``
+    (``(kind, value, ads)``), ``cities`` in order of first appearance, first/last seen,
+    ``movement`` (stays in posting order), ``template`` (None below two ads with text),
+    ``indicators`` (entry id -> number of ads with it), score statistics and ``links``."""
+
+    network_id: str
+    ad_ids: tuple[str, ...]
+    contacts: tuple[tuple[str, str, int], ...]
+    cities: tuple[str, ...]
+    first_seen: datetime | None
+    last_seen: datetime | None
+    movement: tuple[Stay, ...]
+    template: Template | None
+    indicators: dict[str, int]
+    max_score: float
+    mean_score: float
+    links: tuple[Link, ...] = field(default=())
+    merged_ids: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``bastion ads networks --json`` object."""
+        return {
+            "network_id": self.network_id,
+            "ad_ids": list(self.ad_ids),
+            "size": len(self.ad_ids),
+            "contacts": [{"kind": k, "value": v, "ads": n} for k, v, n in self.contacts],
+            "cities": list(self.cities),
+            "first_seen": None if self.first_seen is None else format_time(self.first_seen),
+            "last_seen": None if self.last_seen is None else format_time(self.last_seen),
+            "movement": [s.to_json() for s in self.movement],
+            "template": None if self.template is None else self.template.to_json(),
+            "indicators": dict(sorted(self.indicators.items())),
+            "max_score": self.max_score,
+            "mean_score": self.mean_score,
+            "links": [lk.to_json() for lk in self.links],
+            "merged_ids": list(self.merged_ids),
+        }
+
+
+def shingle_hashes(text: str, k: int = SHINGLE_WORDS) -> npt.NDArray[np.uint32]:
+    """Sorted distinct CRC-32 values of the word ``k``-shingles of ``text`` (casefolded
+    ``\\w+`` tokens); a text of fewer than ``k`` words gives one shingle of all its words."""
+    words = _WORD_RE.findall(text.casefold())
+    if not words:
+        return np.zeros(0, np.uint32)
+    if len(words) < k:
+        grams = [" ".join(words)]
+    else:
+        grams = [" ".join(words[i : i + k]) for i in range(len(words) - k + 1)]
+    return np.unique(np.fromiter((zlib.crc32(g.encode()) for g in grams), np.uint32,
+                                 len(grams)))
+
+
+def jaccard(a: npt.NDArray[np.uint32], b: npt.NDArray[np.uint32]) -> float:
+    """Jaccard similarity of two sorted distinct arrays (0.0 when both are empty)."""
+    if a.size == 0 and b.size == 0:
+        return 0.0
+    inter = np.intersect1d(a, b, assume_unique=True).size
+    return inter / (a.size + b.size - inter)
+
+
+def _identity(x: int) -> int:
+    return x
+
+
+class AdNetworks:
+    """Incremental ad networks (see the module docstring).
+
+    Args:
+        pdq_threshold: Hamming bits (inclusive) within which two photos link; default 31.
+        text_threshold: Jaccard similarity of word 3-shingle sets at or above which two
+            texts link (verified exactly after the LSH).
+        lsh_threshold: the LSH's design threshold (candidates); at most ``text_threshold``.
+        min_shingles: texts with fewer distinct shingles are not text-linked.
+        keep_text: keep ad texts in memory for templates (``False`` saves memory;
+            templates are then None).
+
+    Raises InvalidInput for thresholds out of range, Conflict for an ``ad_id`` added twice.
+    """
+
+    def __init__(
+        self,
+        *,
+        pdq_threshold: int = DEFAULT_THRESHOLD,
+        text_threshold: float = 0.5,
+        lsh_threshold: float = 0.4,
+        min_shingles: int = 8,
+        keep_text: bool = True,
+    ) -> None:
+        if not 0 <= pdq_threshold <= 256:
+            raise InvalidInput("pdq_threshold must be 0-256 bits")
+        if not 0.0 < text_threshold <= 1.0 or not 0.0 < lsh_threshold <= text_threshold:
+            raise InvalidInput("need 0 < lsh_threshold <= text_threshold <= 1")
+        self.pdq_threshold = pdq_threshold
+        self.text_threshold = text_threshold
+        self.min_shingles = min_shingles
+        self.keep_text = keep_text
+        self._lsh = MinHashLSH(threshold=lsh_threshold, num_perm=NUM_PERM)
+        self._perms = MinHash(num_perm=NUM_PERM, seed=1).permutations
+        self._pdq = PdqIndex(pdq_threshold)
+        self._photo_owner: list[int] = []
+        self._ads: list[NetworkAd] = []
+        self._seq_of: dict[str, int] = {}
+        self._shingles: list[npt.NDArray[np.uint32] | None] = []
+        self._contact_first: dict[tuple[str, str], int] = {}
+        self._parent: list[int] = []
+        self._size: list[int] = []
+        self._members: dict[int, list[int]] = {}
+        self._oldest: dict[int, int] = {}
+        self._links: dict[int, list[Link]] = {}
+        #: Retired network id -> the id it merged into (the older one).
+        self.merged_into: dict[str, str] = {}
+
+    # -- union-find --
+
+    def _find(self, x: int) -> int:
+        parent = self._parent
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def _net_id(self, root: int) -> str:
+        return f"net-{self._oldest[root] + 1}"
+
+    def _root_of_id(self, network_id: str) -> int | None:
+        m = re.fullmatch(r"net-(\d{1,12})", network_id)
+        if m is None:
+            return None
+        seq = int(m.group(1)) - 1
+        if not 0 <= seq < len(self._ads):
+            return None
+        root = self._find(seq)
+        return root if self._oldest[root] == seq else None
+
+    def _union(self, a: int, b: int, current: int = -1) -> None:
+        ra, rb = self._find(a), self._find(b)
+        if ra == rb:
+            return
+        id_a, id_b = self._net_id(ra), self._net_id(rb)
+        if self._size[ra] < self._size[rb]:
+            ra, rb = rb, ra
+        self._parent[rb] = ra
+        self._size[ra] += self._size[rb]
+        self._members[ra].extend(self._members.pop(rb))
+        self._oldest[ra] = min(self._oldest[ra], self._oldest.pop(rb))
+        self._links.setdefault(ra, []).extend(self._links.pop(rb, []))
+        old, young = (id_a, id_b) if int(id_a[4:]) < int(id_b[4:]) else (id_b, id_a)
+        if int(young[4:]) - 1 != current:  # an ad joining is not a merge of networks
+            self.merged_into[young] = old
+
+    # -- adding --
+
+    def __len__(self) -> int:
+        return len(self._ads)
+
+    def __contains__(self, ad_id: object) -> bool:
+        return ad_id in self._seq_of
+
+    def _register(self, ad: NetworkAd) -> int:
+        if ad.ad_id in self._seq_of:
+            raise Conflict(f"ad {ad.ad_id!r} is already in the networks")
+        seq = len(self._ads)
+        self._seq_of[ad.ad_id] = seq
+        self._ads.append(ad if self.keep_text else _without_text(ad))
+        self._parent.append(seq)
+        self._size.append(1)
+        self._members[seq] = [seq]
+        self._oldest[seq] = seq
+        return seq
+
+    def _minhash(self, sh: npt.NDArray[np.uint32]) -> MinHash:
+        m = MinHash(num_perm=NUM_PERM, hashfunc=_identity, permutations=self._perms)
+        m.update_batch(sh.tolist())
+        return m
+
+    def _text_of(self, ad: NetworkAd, seq: int) -> tuple[npt.NDArray[np.uint32] | None,
+                                                         MinHash | None]:
+        sh = shingle_hashes(ad.text)
+        if sh.size < self.min_shingles:
+            self._shingles.append(None)
+            return None, None
+        self._shingles.append(sh)
+        return sh, self._minhash(sh)
+
+    def _contact_links(self, seq: int, ad: NetworkAd) -> list[tuple[int, LinkKind, str]]:
+        out: list[tuple[int, LinkKind, str]] = []
+        for kind, value in ad.contacts:
+            if kind not in LINKING_KINDS:
+                continue
+            key = (kind, value)
+            first = self._contact_first.setdefault(key, seq)
+            if first != seq:
+                out.append((first, kind, value))  # type: ignore[arg-type]
+        return out
+
+    def _photo_hashes(self, ad: NetworkAd) -> list[str]:
+        return [h for h in dict.fromkeys(ad.pdq) if h not in _FEATURELESS]
+
+    def _record(self, seq: int, links: Iterable[tuple[int, LinkKind, str]]) -> None:
+        per_kind: Counter[str] = Counter()
+        seen: set[tuple[int, str]] = set()
+        for other, kind, detail in sorted(links, key=lambda t: (t[1], t[0], t[2])):
+            if other == seq or (other, kind) in seen:
+                continue
+            seen.add((other, kind))
+            self._union(seq, other, current=seq)
+            if per_kind[kind] < MAX_LINKS_PER_KIND:
+                per_kind[kind] += 1
+                lk = Link(self._ads[other].ad_id, self._ads[seq].ad_id, kind, detail)
+                self._links.setdefault(self._find(seq), []).append(lk)
+
+    def add(self, ad: NetworkAd) -> str:
+        """Link one ad and return its network id. Raises Conflict for a repeated ad_id."""
+        seq = self._register(ad)
+        links = self._contact_links(seq, ad)
+        hashes = self._photo_hashes(ad)
+        if hashes:
+            for qi, photo, dist in self._pdq.search(hashes, self.pdq_threshold).tolist():
+                del qi
+                links.append((self._photo_owner[photo], "photo", str(dist)))
+            base = len(self._photo_owner)
+            self._pdq.add(list(range(base, base + len(hashes))), hashes)
+            self._photo_owner.extend([seq] * len(hashes))
+        sh, mh = self._text_of(ad, seq)
+        if sh is not None and mh is not None:
+            links.extend(self._verified_text_links(seq, sh, self._lsh.query(mh)))
+            self._lsh.insert(seq, mh)
+        self._record(seq, links)
+        return self._net_id(self._find(seq))
+
+    def _verified_text_links(
+        self, seq: int, sh: npt.NDArray[np.uint32], candidates: Iterable[int]
+    ) -> list[tuple[int, LinkKind, str]]:
+        out: list[tuple[int, LinkKind, str]] = []
+        for other in candidates:
+            if other == seq:
+                continue
+            osh = self._shingles[other]
+            if osh is None:
+                continue
+            j = jaccard(sh, osh)
+            if j >= self.text_threshold:
+                out.append((other, "text", f"{j:.2f}"))
+        return out
+
+    def add_many(self, ads: Sequence[NetworkAd]) -> list[str]:
+        """Link a batch of ads (photos searched in one pass, LSH filled in one session) and
+        return their network ids, in order. Same networks as adding them one at a time."""
+        seqs = [self._register(ad) for ad in ads]
+        links: dict[int, list[tuple[int, LinkKind, str]]] = {s: [] for s in seqs}
+        for seq, ad in zip(seqs, ads, strict=True):
+            links[seq].extend(self._contact_links(seq, ad))
+        # photos: add all, then one search; each pair once, attributed to the younger ad
+        q_hashes: list[str] = []
+        q_owner: list[int] = []
+        for seq, ad in zip(seqs, ads, strict=True):
+            for h in self._photo_hashes(ad):
+                q_hashes.append(h)
+                q_owner.append(seq)
+        if q_hashes:
+            base = len(self._photo_owner)
+            self._pdq.add(list(range(base, base + len(q_hashes))), q_hashes)
+            self._photo_owner.extend(q_owner)
+            for qi, photo, dist in self._pdq.search(q_hashes, self.pdq_threshold).tolist():
+                a, b = q_owner[qi], self._photo_owner[photo]
+                if a != b:
+                    links[max(a, b)].append((min(a, b), "photo", str(dist)))
+        # text: one insertion session, then queries
+        mhs: list[tuple[int, npt.NDArray[np.uint32], MinHash]] = []
+        for seq, ad in zip(seqs, ads, strict=True):
+            sh, mh = self._text_of(ad, seq)
+            if sh is not None and mh is not None:
+                mhs.append((seq, sh, mh))
+        with self._lsh.insertion_session() as session:
+            for seq, _, mh in mhs:
+                session.insert(seq, mh)
+        for seq, sh, mh in mhs:
+            cands = [c for c in self._lsh.query(mh) if c < seq]
+            links[seq].extend(self._verified_text_links(seq, sh, cands))
+        for seq in seqs:
+            self._record(seq, links[seq])
+        return [self._net_id(self._find(s)) for s in seqs]
+
+    # -- reading --
+
+    def resolve(self, network_id: str) -> str:
+        """The current id of a network (following merges). Raises NotFound if unknown."""
+        hops = 0
+        while network_id in self.merged_into and hops <= len(self.merged_into):
+            network_id = self.merged_into[network_id]
+            hops += 1
+        if self._root_of_id(network_id) is None:
+            raise NotFound(f"no network {network_id!r}")
+        return network_id
+
+    def network_of(self, ad_id: str) -> str:
+        """The network id of an ad. Raises NotFound for an unknown ad."""
+        seq = self._seq_of.get(ad_id)
+        if seq is None:
+            raise NotFound(f"no ad {ad_id!r}")
+        return self._net_id(self._find(seq))
+
+    def partition(self) -> list[frozenset[str]]:
+        """Every network's set of ad ids (singletons included), ordered by network id."""
+        out = []
+        for root in sorted(self._members, key=lambda r: self._oldest[r]):
+            out.append(frozenset(self._ads[s].ad_id for s in self._members[root]))
+        return out
+
+    def network_ids(self, *, min_size: int = 1) -> list[str]:
+        """Current network ids with at least ``min_size`` ads, oldest first."""
+        roots = sorted(self._members, key=lambda r: self._oldest[r])
+        return [self._net_id(r) for r in roots if len(self._members[r]) >= min_size]
+
+    def _merged_map(self) -> dict[str, list[str]]:
+        rev: dict[str, list[str]] = {}
+        for k in self.merged_into:
+            rev.setdefault(self.resolve(k), []).append(k)
+        for v in rev.values():
+            v.sort(key=lambda k: int(k[4:]))
+        return rev
+
+    def summary(self, network_id: str, *, template_ads: int = 30,
+                _merged: dict[str, list[str]] | None = None) -> Network:
+        """The summary of one network (resolving merged ids). The template is aligned over
+        at most ``template_ads`` of its ads (the oldest). Raises NotFound."""
+        nid = self.resolve(network_id)
+        root = self._root_of_id(nid)
+        if root is None:  # pragma: no cover - resolve() checked it
+            raise NotFound(f"no network {network_id!r}")
+        members = [self._ads[s] for s in sorted(self._members[root])]
+        merged = (self._merged_map() if _merged is None else _merged).get(nid, [])
+        return _summarise(nid, members, self._links.get(root, []), merged,
+                          template_ads if self.keep_text else 0)
+
+    def summaries(self, *, min_size: int = 2, template_ads: int = 30) -> list[Network]:
+        """Summaries of every network with at least ``min_size`` ads, oldest first."""
+        rev = self._merged_map()
+        return [self.summary(n, template_ads=template_ads, _merged=rev)
+                for n in self.network_ids(min_size=min_size)]
+
+
+def _without_text(ad: NetworkAd) -> NetworkAd:
+    return NetworkAd(ad.ad_id, "", ad.contacts, ad.pdq, ad.location, ad.posted_at,
+                     ad.indicator_ids, ad.score)
+
+
+def _time_key(ad: NetworkAd, order: int) -> tuple[float, int]:
+    return (ad.posted_at.timestamp() if ad.posted_at is not None else float("inf"), order)
+
+
+def _summarise(
+    nid: str, members: list[NetworkAd], links: list[Link], merged: list[str], template_ads: int
+) -> Network:
+    ordered = [ad for _, ad in sorted(((_time_key(a, i), a) for i, a in enumerate(members)),
+                                      key=lambda t: t[0])]
+    contact_ads: Counter[tuple[str, str]] = Counter()
+    for ad in members:
+        for kv in dict.fromkeys(ad.contacts):
+            contact_ads[kv] += 1
+    contacts = tuple(sorted(((k, v, n) for (k, v), n in contact_ads.items()),
+                            key=lambda t: (-t[2], t[0], t[1])))
+    cities: dict[str, str] = {}
+    stays: list[Stay] = []
+    for ad in ordered:
+        city = (ad.location or "").strip()
+        if not city:
+            continue
+        key = city.casefold()
+        cities.setdefault(key, city)
+        if stays and stays[-1].city.casefold() == key:
+            last = stays[-1]
+            stays[-1] = Stay(last.city, last.first_seen, ad.posted_at or last.last_seen,
+                             last.ads + 1)
+        else:
+            stays.append(Stay(city, ad.posted_at, ad.posted_at, 1))
+    times = [ad.posted_at for ad in members if ad.posted_at is not None]
+    indicators: Counter[str] = Counter()
+    for ad in members:
+        indicators.update(set(ad.indicator_ids))
+    scores = [ad.score for ad in members]
+    template = None
+    if template_ads:
+        texts = [(ad.ad_id, ad.text) for ad in members[:template_ads] if ad.text.strip()]
+        if len(texts) >= 2:
+            template = build_template([t for _, t in texts], [i for i, _ in texts])
+    return Network(
+        network_id=nid,
+        ad_ids=tuple(ad.ad_id for ad in ordered),
+        contacts=contacts,
+        cities=tuple(cities.values()),
+        first_seen=min(times) if times else None,
+        last_seen=max(times) if times else None,
+        movement=tuple(stays),
+        template=template,
+        indicators=dict(indicators),
+        max_score=max(scores),
+        mean_score=round(sum(scores) / len(scores), 6),
+        links=tuple(links),
+        merged_ids=tuple(merged),
+    )
