@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import av
 import numpy as np
@@ -163,15 +164,53 @@ class _Source:
         try:
             return av.open(src, mode="r")
         except av.FFmpegError as exc:
-            text = str(exc).lower()
-            if "moov" in text:
+            if self._mp4_without_moov():
                 raise UnhashableContent(
-                    "video container unreadable: moov atom not found (truncated or "
-                    "unfinished MP4)"
+                    "video container unreadable: MP4 without its moov atom (truncated or "
+                    "unfinished upload)"
                 ) from None
-            raise UnhashableContent(f"video container unreadable: {_short(exc)}") from None
+            detail = getattr(exc, "strerror", None) or _short(exc)
+            raise UnhashableContent(f"video container unreadable: {detail}") from None
         except (OSError, ValueError, RuntimeError) as exc:
             raise UnhashableContent(f"video container unreadable: {_short(exc)}") from None
+
+    def _mp4_without_moov(self) -> bool:
+        """True when the file is an ISO base media file (``ftyp`` first) whose top-level
+        boxes hold no ``moov``: the index of every sample is missing."""
+        try:
+            if isinstance(self.source, bytes | bytearray | memoryview):
+                return _boxes_lack_moov(io.BytesIO(bytes(self.source)))
+            with open(self.source, "rb") as fh:
+                return _boxes_lack_moov(fh)
+        except OSError:
+            return False
+
+
+def _boxes_lack_moov(fh: BinaryIO) -> bool:
+    """Walk the top-level boxes (ISO/IEC 14496-12: 32-bit size, 4-byte type, 64-bit size
+    when the size is 1, to the end when 0); at most 4096 boxes are read."""
+    first = True
+    for _ in range(4096):
+        head = fh.read(8)
+        if len(head) < 8:
+            return not first
+        size, kind = struct.unpack(">I4s", head)
+        if first and kind != b"ftyp":
+            return False
+        first = False
+        if kind == b"moov":
+            return False
+        if size == 1:
+            ext = fh.read(8)
+            if len(ext) < 8:
+                return True
+            size = struct.unpack(">Q", ext)[0] - 8
+        elif size == 0:
+            return True
+        if size < 8:
+            return True
+        fh.seek(size - 8, io.SEEK_CUR)
+    return False
 
 
 def _short(exc: BaseException) -> str:
