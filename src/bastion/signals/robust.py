@@ -1,0 +1,193 @@
+"""Robustness variants: further pictures of one item, hashed so that everyday re-upload edits
+that PDQ alone misses still match.
+
+PDQ (Meta, ThreatExchange ``pdq/README.md``) sees the whole picture. Measured on benign images
+(``benchmarks/eval_robustness.py``), a 5% crop per side moves a hash 60-130 bits, a letterbox
+or screenshot border 75-150, a caption band over the bottom 10% about 27 (20%: 43), while the
+match threshold is 31. Bastion hashes a few extra pictures (DESIGN.md variant kinds) and
+compares only pairs of variants that show the same part of the original:
+
+``trimmed`` (both sides)
+    The picture with its uniform borders removed (:mod:`bastion.signals.borders`): letterbox
+    and pillarbox bars, screenshot padding. A whole-picture kind.
+``crop`` (bank side only)
+    Centre crops of the bank picture, ``detail`` ``"centre-NN"``: the central NN% of the
+    height and of the width (``(100 - NN) / 2`` % cut from each side). A cropped upload *is*
+    such a crop of the original, so its whole-picture hash matches one of them. PDQ moves
+    about 30 bits per 1.5% per side of scale mismatch, so the crops form a grid of
+    :data:`CROP_SCALES` covering crops of up to about 10% per side.
+``band`` (both sides)
+    The picture without a strip along one edge, ``detail`` ``"top-80"`` (the top 80% of the
+    rows: a caption band over the bottom is cut off) or ``"bottom-80"`` (the bottom 80%: a
+    band over the top). A caption covering up to 20% of the height lies wholly in the part
+    cut off, so both sides show the same pixels.
+
+Regions are taken of the *content*: the trimmed picture when borders were found, else the
+picture as given, so a letterboxed and captioned upload still lines up with its bank entry.
+
+Which pairs are compared, and at which threshold (:func:`pair_threshold`):
+
+==================================  ===================================  ================
+query variant                       bank variant                         threshold
+==================================  ===================================  ================
+stored, displayed, frame, trimmed   stored, displayed, frame, trimmed    the bank's
+stored, displayed, frame, trimmed   crop (any detail)                    CROP_THRESHOLD
+band                                band with the same ``detail``        BAND_THRESHOLD
+anything else                       anything else                        never compared
+==================================  ===================================  ================
+
+(The crop and band thresholds are capped by the bank's own threshold.) Every threshold is
+inclusive (distance <= threshold is a match) in Hamming bits of 256-bit PDQ hashes. The
+smallest distance between unrelated pictures for each pair kind, measured by
+``benchmarks/eval_robustness.py``, is written beside each threshold constant.
+
+Cost, at about 5 ms per PDQ on a 512 px picture (:func:`bastion.signals.pdq.pdq_hash`):
+the query side adds 2 PDQs (two bands) plus 1 when borders are found (the trimmed picture,
+whose 8 dihedral hashes come from that one DCT); the bank side adds ``len(CROP_SCALES)`` + 2,
+plus 1 when borders are found. Bank variants need the bank's *pictures*: entries imported as
+bare hashes (hash lists from hotlines) get only the query-side help (``trimmed``).
+
+How the caller (the scan pipeline) uses this module::
+
+    for variant, pixels in query_variants(rgb):        # likewise bank_variants on bank add
+        if variant.kind == "trimmed":
+            hashes, quality = pdq_dihedral(pixels)     # all 8 transforms are matched
+        else:
+            h = pdq_hash(pixels)                       # only the original orientation
+    ...
+    t = pair_threshold(query_signal.variant, bank_signal.variant, bank_threshold)
+    if t is not None and distance <= t: match
+
+Method and grid are Bastion's own, chosen by measurement on the benign set of
+``benchmarks/eval_robustness.py`` (no reference implementation exists).
+"""
+
+from __future__ import annotations
+
+from bastion.signals.base import Variant
+from bastion.signals.borders import trim_borders
+from bastion.signals.pdq import RGBArray
+
+#: Kinds that show the whole picture (after decoding; ``trimmed`` after border removal).
+WHOLE_KINDS = frozenset({"stored", "displayed", "frame", "trimmed"})
+
+#: Scales of the bank side's centre crops: the share of the height and of the width kept.
+#: Steps of 3% in scale (1.5% per side) keep any crop of up to about 10% per side within
+#: 0.75% per side of a grid point.
+CROP_SCALES: tuple[int, ...] = (97, 94, 91, 88, 85, 82)
+
+#: Band variants (both sides): detail -> (first row, last row) as shares of the height.
+BANDS: dict[str, tuple[float, float]] = {
+    "top-80": (0.0, 0.8),
+    "bottom-80": (0.2, 1.0),
+}
+
+#: Threshold for a whole-picture query against a bank centre crop (Hamming bits, inclusive).
+CROP_THRESHOLD = 31
+
+#: Threshold for a band against the same band (Hamming bits, inclusive).
+BAND_THRESHOLD = 31
+
+#: Regions with a side shorter than this are not hashed (PDQ needs detail to work with).
+MIN_REGION_SIDE = 32
+
+
+def _content(rgb: RGBArray) -> tuple[RGBArray, RGBArray | None]:
+    """The picture regions are taken from, and the trimmed picture (or None)."""
+    trimmed = trim_borders(rgb)
+    return (rgb if trimmed is None else trimmed), trimmed
+
+
+def centre_crop(rgb: RGBArray, scale: int) -> RGBArray:
+    """The central ``scale`` % of the height and of the width of ``rgb`` (H x W x 3), as a
+    view; ``round(H * (100 - scale) / 200)`` rows cut from the top and from the bottom, the
+    same for columns."""
+    h, w = rgb.shape[:2]
+    dy = round(h * (100 - scale) / 200)
+    dx = round(w * (100 - scale) / 200)
+    return rgb[dy : h - dy, dx : w - dx]
+
+
+def band_region(rgb: RGBArray, detail: str) -> RGBArray:
+    """The rows of ``rgb`` that band ``detail`` (a key of :data:`BANDS`) keeps, as a view.
+    Raises KeyError for an unknown detail."""
+    lo, hi = BANDS[detail]
+    h = rgb.shape[0]
+    return rgb[round(h * lo) : round(h * hi)]
+
+
+def _big_enough(region: RGBArray) -> bool:
+    return bool(min(region.shape[:2]) >= MIN_REGION_SIDE)
+
+
+def _bands(content: RGBArray) -> list[tuple[Variant, RGBArray]]:
+    out: list[tuple[Variant, RGBArray]] = []
+    for i, detail in enumerate(BANDS):
+        region = band_region(content, detail)
+        if _big_enough(region):
+            out.append((Variant("band", i, None, detail), region))
+    return out
+
+
+def query_variants(rgb: RGBArray) -> list[tuple[Variant, RGBArray]]:
+    """Extra pictures to hash for an upload (H x W x 3 ``uint8``), beyond the stored one.
+
+    Returns ``[(Variant, pixels), ...]``: ``trimmed`` (when uniform borders were found; hash
+    with ``pdq_dihedral``) then the bands of :data:`BANDS` (hash with ``pdq_hash``). Pixels are
+    views into ``rgb``. At most 3 pictures. Raises InvalidInput for a wrong array.
+    """
+    content, trimmed = _content(rgb)
+    out: list[tuple[Variant, RGBArray]] = []
+    if trimmed is not None:
+        out.append((Variant("trimmed"), trimmed))
+    out.extend(_bands(content))
+    return out
+
+
+def bank_variants(rgb: RGBArray) -> list[tuple[Variant, RGBArray]]:
+    """Extra pictures to hash for a picture added to a bank (H x W x 3 ``uint8``).
+
+    Returns ``[(Variant, pixels), ...]``: ``trimmed`` (when borders were found), the centre
+    crops of :data:`CROP_SCALES` (``detail`` ``"centre-NN"``), then the bands of
+    :data:`BANDS`; all of the content (the trimmed picture if any). Hash ``trimmed`` with
+    ``pdq_dihedral`` or ``pdq_hash`` (only its original orientation is compared), the rest
+    with ``pdq_hash``. At most ``len(CROP_SCALES) + 3`` pictures. Raises InvalidInput for a
+    wrong array.
+    """
+    content, trimmed = _content(rgb)
+    out: list[tuple[Variant, RGBArray]] = []
+    if trimmed is not None:
+        out.append((Variant("trimmed"), trimmed))
+    for i, scale in enumerate(CROP_SCALES):
+        region = centre_crop(content, scale)
+        if _big_enough(region):
+            out.append((Variant("crop", i, None, f"centre-{scale}"), region))
+    out.extend(_bands(content))
+    return out
+
+
+def compatible(query_variant: Variant, bank_variant: Variant) -> bool:
+    """True if a query hash of ``query_variant`` may be compared with a bank hash of
+    ``bank_variant`` (the table in the module docstring)."""
+    q, b = query_variant.kind, bank_variant.kind
+    if q in WHOLE_KINDS:
+        return b in WHOLE_KINDS or b == "crop"
+    if q == "band":
+        return b == "band" and query_variant.detail == bank_variant.detail
+    return False
+
+
+def pair_threshold(
+    query_variant: Variant, bank_variant: Variant, bank_threshold: int
+) -> int | None:
+    """The largest Hamming distance (bits, inclusive) at which a query hash of
+    ``query_variant`` matches a bank hash of ``bank_variant``, given the bank's own PDQ
+    threshold; ``None`` when the pair is never compared. Crop and band pairs use
+    :data:`CROP_THRESHOLD` / :data:`BAND_THRESHOLD`, capped at ``bank_threshold``."""
+    if not compatible(query_variant, bank_variant):
+        return None
+    if bank_variant.kind == "crop":
+        return min(bank_threshold, CROP_THRESHOLD)
+    if bank_variant.kind == "band":
+        return min(bank_threshold, BAND_THRESHOLD)
+    return bank_threshold
