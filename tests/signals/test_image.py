@@ -117,7 +117,7 @@ def test_mode_files_within_8_bits_of_original(path: Path, original_hash: str) ->
 
 def test_one_bit_file_quality_not_zero_and_displayed_close(original_hash: str) -> None:
     result = hash_file(IMAGES / "misc-images/modes/1.png")
-    value, quality = stored(result)
+    _value, quality = stored(result)
     assert quality is not None and quality >= 50
     (shown, _, _), = pdqs(result, "displayed")
     assert hamming(shown, original_hash) <= 4
@@ -266,7 +266,7 @@ def test_displayed_is_composited_over_documented_background() -> None:
 def test_palette_png_with_transparency(original: Image.Image, original_hash: str) -> None:
     pal = original.resize((400, 251)).convert("P", palette=Image.Palette.ADAPTIVE, colors=255)
     im = pal.copy()
-    im.putpalette((pal.getpalette() or [])[: 255 * 3] + [255, 0, 255])  # index 255: magenta
+    im.putpalette([*(pal.getpalette() or [])[:255 * 3], 255, 0, 255])  # index 255: magenta
     im.paste(255, (0, 0, 100, 251))  # palette index 255, declared transparent below
     data = encode(im, "PNG", transparency=255)
     decoded = decode_image(data)
@@ -370,7 +370,7 @@ def test_tiny_images_quality_zero_low_quality(size: tuple[int, int]) -> None:
     result = hash_bytes(encode(Image.new("RGB", size, (120, 30, 200)), "PNG"))
     assert result.status == "hashed"
     assert (result.width, result.height) == size
-    value, quality = stored(result)
+    _value, quality = stored(result)
     assert quality == 0
     (sig,) = [s for s in result.signals if s.signal_type == "pdq"]
     assert sig.low_quality and sig.to_json()["low_quality"] is True
