@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bastion.errors import InvalidInput
-from bastion.index.exact import as_entry_ids
+from bastion.index.exact import as_entry_ids, has_repeats
 from bastion.index.pdq_flat import BLOCK_ROWS, flat_range_search, to_columns
 from bastion.index.pdq_mih import Layout, MihTables, choose_layout, plan_cost, probe_plan
 
@@ -583,23 +583,31 @@ class PdqIndex:
 
     def merge_in_background(self) -> threading.Thread:
         """Start :meth:`merge` in a daemon thread unless one is running; returns the thread
-        (join it to wait). An error is kept in :attr:`merge_error`."""
+        (join it to wait). The thread merges again while the delta is still full when it
+        finishes. An error is kept in :attr:`merge_error` and ends the thread."""
         with self._lock:
             t = self._merge_thread
-            if t is not None and t.is_alive():
+            if t is not None:
                 return t
-            t = threading.Thread(target=self._merge_quietly, name="pdq-index-merge",
-                                 daemon=True)
+            t = threading.Thread(target=self._merge_loop, name="pdq-index-merge", daemon=True)
             self._merge_thread = t
             t.start()
             return t
 
-    def _merge_quietly(self) -> None:
-        try:
-            self.merge()
-            self.merge_error = None
-        except BaseException as exc:  # kept for the caller; the next merge retries
-            self.merge_error = exc
+    def _merge_loop(self) -> None:
+        while True:
+            try:
+                self.merge()
+                self.merge_error = None
+            except BaseException as exc:  # kept for the caller; the next merge retries
+                self.merge_error = exc
+                with self._lock:
+                    self._merge_thread = None
+                return
+            with self._lock:
+                if self._d_n < self.delta_capacity:
+                    self._merge_thread = None
+                    return
 
     # -- snapshots --
 
@@ -683,7 +691,7 @@ class PdqIndex:
 def _check_pairs(ids: IntArray, words: Words) -> None:
     if ids.size != words.shape[0]:
         raise InvalidInput(f"{ids.size} ids for {words.shape[0]} hashes")
-    if ids.size > 1 and np.unique(ids).size != ids.size:
+    if has_repeats(ids):
         raise InvalidInput("an id appears more than once in one call")
 
 
