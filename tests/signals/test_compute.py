@@ -59,7 +59,7 @@ def test_zero_bytes(tmp_path: Path) -> None:
     path = tmp_path / "empty.jpg"
     path.write_bytes(b"")
     result = hash_file(path)
-    assert result.status == "not_scanned" and result.reason
+    assert result.status == "not_scanned" and result.reason == "empty file"
     assert exact(result)["md5"] == "d41d8cd98f00b204e9800998ecf8427e"
 
 

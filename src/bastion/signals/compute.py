@@ -183,14 +183,14 @@ def _perceptual(part: ExactPart, path: str | None, source: Path | bytes,
         signals=list(exact_signals(part.digests)),
     )
     try:
+        if part.size == 0:
+            raise UnhashableContent("empty file")
         if part.kind.media_type == "other":
             raise UnhashableContent("not an image or video (unrecognised file type)")
         if part.size > limits.max_file_bytes:
             raise UnhashableContent(
                 f"file over the size limit ({part.size} > {limits.max_file_bytes} bytes)"
             )
-        if part.size == 0:
-            raise UnhashableContent("empty file")
         if part.kind.media_type == "image":
             assert data is not None
             decoded = decode_image(
