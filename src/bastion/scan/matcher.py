@@ -1,0 +1,468 @@
+"""The matcher: every signal of one item against every enabled bank, kept fresh in place.
+
+One :class:`Matcher` per process holds one in-memory index per signal type and bank-variant
+group, built from a store :class:`~bastion.store.change_log.Snapshot` and updated from the
+bank change log (:meth:`Matcher.apply`), never rebuilt:
+
+===========================  ==========================================================
+index                        holds bank entries of
+===========================  ==========================================================
+``pdq`` / ``whole``          PDQ of whole pictures (stored, displayed, frame, trimmed, or a
+                             hash received without a variant)
+``pdq`` / ``crop``           PDQ of the bank pictures' centre crops (``robust.bank_variants``)
+``pdq`` / ``band:<detail>``  PDQ of the bank pictures without a caption strip
+``md5``/``sha1``/``sha256``  exact digests (:class:`~bastion.index.exact.ExactIndex`)
+``vpdq``                     bank videos (:class:`~bastion.index.video.VideoIndex`)
+===========================  ==========================================================
+
+Queries: a photo's whole-picture PDQ hashes are searched with their 8 dihedral transforms
+(the match says which ``transform`` met) against ``whole`` and ``crop``; band variants only
+against the band with the same detail (:func:`bastion.signals.robust.pair_threshold` gives
+each pair's threshold, capped by the bank's own per-signal-type threshold). Every sampled
+video frame is also searched against the photo banks (a known picture shown in a video).
+Low-quality hashes (quality < 50) are never matched; disabled entries and banks are not in
+the indexes at all.
+
+While the first snapshot is loading, :meth:`Matcher.match` raises
+:class:`~bastion.errors.NotReady` rather than answer ``no_match``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bastion.errors import InvalidInput, NotReady
+from bastion.index.exact import ExactIndex
+from bastion.index.pdq import PdqIndex
+from bastion.index.video import VideoIndex, VideoMatch
+from bastion.signals.base import MIN_MATCH_QUALITY, Signal, Variant, VideoFrame, VideoSignal
+from bastion.signals.exact import EXACT_TYPES
+from bastion.signals.pdq import DIHEDRAL_TRANSFORMS, PDQ_THRESHOLD
+from bastion.signals.robust import WHOLE_KINDS, pair_threshold
+from bastion.store.change_log import Change, Snapshot
+from bastion.store.records import BankRecord, EntryRecord
+
+#: Largest PDQ threshold any bank may set (Hamming bits); indexes are searched at the
+#: largest threshold in force and results filtered per bank.
+MAX_PDQ_THRESHOLD = 64
+
+EXACT_NAMES: tuple[str, ...] = tuple(t.name for t in EXACT_TYPES)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One match (DESIGN.md "Match" shape).
+
+    ``distance``: integer in the signal type's unit (PDQ: Hamming bits; exact hashes: 0).
+    ``transform``: the dihedral transform applied to the query picture that matched (PDQ).
+    Video matches carry ``query_match_pct``/``compared_match_pct`` (percent, 0-100) and the
+    matched frames' timestamps; a photo-bank match found in a video frame carries the
+    frame's ``timestamp_s`` in ``query_variant``.
+    """
+
+    bank: str
+    bank_id: int
+    entry_id: int
+    signal_type: str
+    distance: int
+    label: str
+    classification: str | None
+    auto_action: bool
+    query_variant: Variant | None = None
+    bank_variant: dict[str, Any] | None = None
+    transform: str | None = None
+    query_match_pct: float | None = None
+    compared_match_pct: float | None = None
+    matched_frames: tuple[dict[str, Any], ...] = ()
+    value: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The DESIGN.md match object."""
+        out: dict[str, Any] = {
+            "bank": self.bank,
+            "entry_id": str(self.entry_id),
+            "signal_type": self.signal_type,
+            "distance": self.distance,
+            "label": self.label,
+            "classification": self.classification,
+        }
+        if self.query_variant is not None:
+            out["query_variant"] = self.query_variant.to_json()
+        if self.bank_variant is not None:
+            out["bank_variant"] = self.bank_variant
+        if self.transform is not None:
+            out["transform"] = self.transform
+        if self.query_match_pct is not None:
+            out["query_match_pct"] = round(self.query_match_pct, 2)
+            out["compared_match_pct"] = round(self.compared_match_pct or 0.0, 2)
+            out["matched_frames"] = list(self.matched_frames)
+        if self.auto_action:
+            out["auto_action"] = True
+        return out
+
+    @property
+    def strength_key(self) -> tuple[int, int]:
+        """Sort key: exact hashes first, then smaller distances."""
+        return (0 if self.signal_type in EXACT_NAMES else 1, self.distance)
+
+
+def _group_of(variant: dict[str, Any] | None) -> str:
+    """The PDQ index group of a bank entry's variant (see the module docstring)."""
+    if not variant:
+        return "whole"
+    kind = variant.get("kind", "stored")
+    if kind in WHOLE_KINDS:
+        return "whole"
+    if kind == "crop":
+        return "crop"
+    if kind == "band":
+        return f"band:{variant.get('detail')}"
+    return f"other:{kind}"
+
+
+def _variant_of(variant: dict[str, Any] | None) -> Variant:
+    try:
+        return Variant.from_json(variant)
+    except InvalidInput:
+        return Variant("stored")
+
+
+def _vpdq_frames(value: str) -> tuple[VideoFrame, ...]:
+    frames = json.loads(value)
+    return tuple(
+        VideoFrame(int(f["frame"]), float(f["timestamp_s"]), str(f["value"]), int(f["quality"]))
+        for f in frames
+    )
+
+
+@dataclass(slots=True)
+class _PdqQuery:
+    """One PDQ hash to search, with what produced it."""
+
+    value: str
+    variant: Variant
+    transform: str
+    groups: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class MatcherStats:
+    """Sizes of the indexes: live entries per index name."""
+
+    entries: dict[str, int] = field(default_factory=dict)
+    banks: int = 0
+
+
+class Matcher:
+    """In-memory indexes of every enabled bank entry, updated in place.
+
+    Thread-safe: :meth:`apply` and :meth:`match` may run concurrently (updates take a lock
+    briefly; the PDQ and exact indexes are themselves safe for concurrent search/update).
+    ``dihedral`` (default on) searches the 8 dihedral transforms of each whole picture.
+    """
+
+    def __init__(self, *, dihedral: bool = True) -> None:
+        self.dihedral = dihedral
+        self._lock = threading.RLock()
+        self._ready = threading.Event()
+        self._banks: dict[int, BankRecord] = {}
+        #: entry id -> (bank id, signal type, index group, variant, classification)
+        self._entries: dict[int, tuple[int, str, str, dict[str, Any] | None, str | None]] = {}
+        self._pdq: dict[str, PdqIndex] = {}
+        self._exact: dict[str, ExactIndex] = {
+            name: ExactIndex.for_signal_type(name) for name in EXACT_NAMES
+        }
+        self._video = VideoIndex()
+
+    # -- state --
+
+    @property
+    def ready(self) -> bool:
+        """True once the first snapshot is loaded."""
+        return self._ready.is_set()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until ready (or ``timeout`` seconds); returns :attr:`ready`."""
+        return self._ready.wait(timeout)
+
+    def banks(self) -> dict[int, BankRecord]:
+        """A copy of the banks known (enabled or not), by id."""
+        with self._lock:
+            return dict(self._banks)
+
+    def enabled_banks(self) -> list[BankRecord]:
+        """The enabled banks."""
+        with self._lock:
+            return [b for b in self._banks.values() if b.enabled]
+
+    def stats(self) -> MatcherStats:
+        """Live entries per index (``pdq:whole``, ``md5`` ...)."""
+        with self._lock:
+            s = MatcherStats(banks=len(self._banks))
+            for g, idx in self._pdq.items():
+                s.entries[f"pdq:{g}"] = len(idx)
+            for name, eidx in self._exact.items():
+                s.entries[name] = len(eidx)
+            s.entries["vpdq"] = len(self._video)
+            return s
+
+    # -- loading and following --
+
+    def load_snapshot(self, snapshot: Snapshot) -> None:
+        """Build every index from ``snapshot`` (bulk path) and mark the matcher ready."""
+        with self._lock:
+            self._banks = dict(snapshot.banks)
+            self._entries.clear()
+            pdq_rows: dict[str, tuple[list[int], list[str]]] = {}
+            exact_rows: dict[str, tuple[list[int], list[str]]] = {n: ([], []) for n in EXACT_NAMES}
+            for e in snapshot.entries:
+                bank = self._banks.get(e.bank_id)
+                if bank is None or not bank.enabled or not e.enabled:
+                    continue
+                if e.signal_type == "pdq":
+                    g = _group_of(e.variant)
+                    ids, vals = pdq_rows.setdefault(g, ([], []))
+                    ids.append(e.id)
+                    vals.append(e.value)
+                    self._remember(e, g)
+                elif e.signal_type in exact_rows:
+                    exact_rows[e.signal_type][0].append(e.id)
+                    exact_rows[e.signal_type][1].append(e.value)
+                    self._remember(e, e.signal_type)
+                else:
+                    self._upsert(e)
+            self._pdq = {
+                g: PdqIndex.from_arrays(ids, vals, threshold=PDQ_THRESHOLD, background_merge=True)
+                for g, (ids, vals) in pdq_rows.items()
+            }
+            self._exact = {name: ExactIndex.for_signal_type(name) for name in EXACT_NAMES}
+            for name, (ids, vals) in exact_rows.items():
+                if ids:
+                    self._exact[name].add(ids, vals)
+            self._ready.set()
+
+    def _remember(self, e: EntryRecord, group: str) -> None:
+        self._entries[e.id] = (e.bank_id, e.signal_type, group, e.variant, e.classification)
+
+    def _upsert(self, e: EntryRecord) -> None:
+        bank = self._banks.get(e.bank_id)
+        self._remove(e.id)
+        if bank is None or not bank.enabled or not e.enabled:
+            return
+        if e.signal_type == "pdq":
+            g = _group_of(e.variant)
+            idx = self._pdq.get(g)
+            if idx is None:
+                idx = self._pdq[g] = PdqIndex(PDQ_THRESHOLD, background_merge=True)
+            idx.add([e.id], [e.value])
+            self._remember(e, g)
+        elif e.signal_type in self._exact:
+            self._exact[e.signal_type].add([e.id], [e.value])
+            self._remember(e, e.signal_type)
+        elif e.signal_type == "vpdq":
+            frames = _vpdq_frames(e.value)
+            self._video.add(e.id, frames)
+            self._remember(e, "vpdq")
+        # Other signal types (url, keyword) are matched by their own services.
+
+    def _remove(self, entry_id: int) -> None:
+        meta = self._entries.pop(entry_id, None)
+        if meta is None:
+            return
+        _, signal_type, group, _, _ = meta
+        if signal_type == "pdq":
+            self._pdq[group].remove([entry_id])
+        elif signal_type in self._exact:
+            self._exact[signal_type].remove([entry_id])
+        elif signal_type == "vpdq":
+            self._video.remove(entry_id)
+
+    def apply(self, changes: Iterable[Change]) -> int:
+        """Apply change-log changes in place (the contract in
+        :mod:`bastion.store.change_log`); returns how many were applied."""
+        n = 0
+        with self._lock:
+            for ch in changes:
+                n += 1
+                if ch.kind.startswith("entry_"):
+                    assert ch.entry is not None
+                    if ch.kind == "entry_deleted" or not ch.entry.enabled:
+                        self._remove(ch.entry.id)
+                    else:
+                        self._upsert(ch.entry)
+                    continue
+                if ch.kind == "bank_deleted":
+                    self._drop_bank(ch.bank_id)
+                    self._banks.pop(ch.bank_id, None)
+                    continue
+                assert ch.bank is not None
+                self._banks[ch.bank_id] = ch.bank
+                if ch.kind == "bank_disabled":
+                    self._drop_bank(ch.bank_id)
+                elif ch.kind == "bank_enabled":
+                    for e in ch.bank_entries or ():
+                        self._upsert(e)
+        return n
+
+    def _drop_bank(self, bank_id: int) -> None:
+        for entry_id in [i for i, m in self._entries.items() if m[0] == bank_id]:
+            self._remove(entry_id)
+
+    # -- matching --
+
+    def _require_ready(self) -> None:
+        if not self._ready.is_set():
+            raise NotReady("bank indexes are still loading; try again shortly")
+
+    def _make_match(self, entry_id: int, distance: int, **kw: Any) -> Match | None:
+        meta = self._entries.get(entry_id)
+        if meta is None:
+            return None
+        bank_id, signal_type, _, variant, classification = meta
+        bank = self._banks.get(bank_id)
+        if bank is None or not bank.enabled:
+            return None
+        return Match(
+            bank=bank.name,
+            bank_id=bank_id,
+            entry_id=entry_id,
+            signal_type=signal_type,
+            distance=int(distance),
+            label=bank.label,
+            classification=classification,
+            auto_action=bank.auto_action,
+            bank_variant=variant,
+            **kw,
+        )
+
+    def _pdq_queries(self, signals: Sequence[Signal]) -> list[_PdqQuery]:
+        out: list[_PdqQuery] = []
+        for s in signals:
+            if s.signal_type != "pdq" or s.low_quality:
+                continue
+            v = s.variant
+            if v.kind in WHOLE_KINDS:
+                groups = ("whole", "crop")
+                hashes = s.dihedral if (self.dihedral and s.dihedral) else (s.value,)
+                if v.kind == "frame":
+                    hashes = (s.value,)
+                for transform, h in zip(DIHEDRAL_TRANSFORMS, hashes, strict=False):
+                    out.append(_PdqQuery(h, v, transform, groups))
+            elif v.kind == "band":
+                out.append(_PdqQuery(s.value, v, "original", (f"band:{v.detail}",)))
+        return out
+
+    def _max_pdq_threshold(self) -> int:
+        ts = [b.threshold_for("pdq", PDQ_THRESHOLD) for b in self._banks.values() if b.enabled]
+        return max(0, min(MAX_PDQ_THRESHOLD, max(ts, default=PDQ_THRESHOLD)))
+
+    def match_pdq(self, signals: Sequence[Signal]) -> list[Match]:
+        """Matches of the PDQ signals among ``signals`` (best per entry). Raises NotReady."""
+        self._require_ready()
+        queries = self._pdq_queries(signals)
+        if not queries:
+            return []
+        limit = self._max_pdq_threshold()
+        best: dict[int, Match] = {}
+        by_group: dict[str, list[int]] = {}
+        for qi, q in enumerate(queries):
+            for g in q.groups:
+                by_group.setdefault(g, []).append(qi)
+        for g, qis in by_group.items():
+            idx = self._pdq.get(g)
+            if idx is None or len(idx) == 0:
+                continue
+            res = idx.search([queries[i].value for i in qis], threshold=limit)
+            for local_qi, entry_id, dist in res.tolist():
+                q = queries[qis[local_qi]]
+                m = self._make_match(
+                    entry_id, dist, query_variant=q.variant, transform=q.transform
+                )
+                if m is None:
+                    continue
+                bank = self._banks[m.bank_id]
+                t = pair_threshold(
+                    q.variant, _variant_of(m.bank_variant),
+                    bank.threshold_for("pdq", PDQ_THRESHOLD),
+                )
+                if t is None or dist > t:
+                    continue
+                prev = best.get(entry_id)
+                if prev is None or _pdq_rank(m) < _pdq_rank(prev):
+                    best[entry_id] = m
+        return list(best.values())
+
+    def match_exact(self, signals: Sequence[Signal]) -> list[Match]:
+        """Matches of MD5/SHA-1/SHA-256 signals. Raises NotReady."""
+        self._require_ready()
+        out: list[Match] = []
+        for s in signals:
+            idx = self._exact.get(s.signal_type)
+            if idx is None:
+                continue
+            for entry_id in idx.lookup_one(s.value):
+                m = self._make_match(entry_id, 0, query_variant=s.variant)
+                if m is not None:
+                    out.append(m)
+        return out
+
+    def match_video(self, video: Sequence[VideoSignal]) -> list[Match]:
+        """Matches of a query video (its stored and ``trimmed`` vPDQ signals) against bank
+        videos: q% or c% >= 80 (see :mod:`bastion.index.video`). Raises NotReady."""
+        self._require_ready()
+        stored = [v for v in video if v.variant.kind != "trimmed"]
+        trimmed = [v for v in video if v.variant.kind == "trimmed"]
+        if not stored:
+            return []
+        frames = stored[0].frames
+        tframes = trimmed[0].frames if trimmed else ()
+        with self._lock:
+            results: list[VideoMatch] = self._video.match(frames, trimmed=tframes)
+        out: list[Match] = []
+        for vm in results:
+            best = min((f.distance for f in vm.matched_frames), default=0)
+            m = self._make_match(
+                int(vm.video_id),  # type: ignore[call-overload]
+                best,
+                query_match_pct=vm.query_match_pct,
+                compared_match_pct=vm.compared_match_pct,
+                matched_frames=tuple(f.to_json() for f in vm.matched_frames),
+            )
+            if m is not None:
+                out.append(m)
+        return out
+
+    def match(self, signals: Sequence[Signal | VideoSignal]) -> list[Match]:
+        """Every match of one item's signals, strongest first. Raises
+        :class:`~bastion.errors.NotReady` while the first snapshot is loading.
+
+        Video frames are also matched against the photo banks (as ``frame`` variants).
+        """
+        self._require_ready()
+        photo = [s for s in signals if isinstance(s, Signal)]
+        video = [s for s in signals if isinstance(s, VideoSignal)]
+        frame_signals = [
+            Signal(
+                "pdq", f.value, f.quality,
+                Variant("frame", f.frame, f.timestamp_s, v.variant.detail),
+            )
+            for v in video
+            for f in v.frames
+            if f.quality >= MIN_MATCH_QUALITY
+        ]
+        matches = self.match_exact(photo) + self.match_pdq(photo + frame_signals)
+        if video:
+            matches += self.match_video(video)
+        matches.sort(key=lambda m: (m.strength_key, m.bank, m.entry_id))
+        return matches
+
+
+def _pdq_rank(m: Match) -> tuple[int, int, int]:
+    """Prefer the stored picture, then smaller distance, then the untransformed query."""
+    kind_rank = 0 if m.query_variant is None or m.query_variant.kind == "stored" else 1
+    return (m.distance, kind_rank, 0 if m.transform in (None, "original") else 1)
+
