@@ -88,7 +88,7 @@ def build(entries: Oracle, **kwargs: object) -> PdqIndex:
 
 def test_hex_codes_words_round_trip() -> None:
     rng = np.random.default_rng(5)
-    hexes = random_hashes(rng, 50) + ["0" * 64, "f" * 64, "8" + "0" * 63, "0" * 63 + "1"]
+    hexes = [*random_hashes(rng, 50), "0" * 64, "f" * 64, "8" + "0" * 63, "0" * 63 + "1"]
     codes = hex_to_codes(hexes)
     assert codes.shape == (54, 32) and codes.dtype == np.uint8
     assert codes_to_hex(codes) == hexes
@@ -186,8 +186,16 @@ def test_banks_of_every_size_find_the_boundary_exactly(n: int) -> None:
 def test_eight_dihedral_variants_in_one_pass(bank: tuple[Oracle, list[str]]) -> None:
     entries, queries = bank
     index = build(entries)
-    variants = [queries[40], queries[41], queries[5], queries[42], queries[31], queries[43],
-                queries[32], queries[0]]
+    variants = [
+        queries[40],
+        queries[41],
+        queries[5],
+        queries[42],
+        queries[31],
+        queries[43],
+        queries[32],
+        queries[0],
+    ]
     got = check(index, entries, variants)
     per_query = index.search(variants)
     assert per_query.for_query(2) == [(eid, d) for qi, eid, d in got if qi == 2]
@@ -252,23 +260,23 @@ def test_bad_ids_are_rejected() -> None:
 
 
 def test_add_remove_re_add(bank: tuple[Oracle, list[str]]) -> None:
-    entries, queries = bank
+    entries, _queries = bank
     model = dict(entries)
     index = build(entries)
     new = random_hashes(np.random.default_rng(9), 3)
     index.add([1, 2, 3], new)
     model.update({1: new[0], 2: new[1], 3: new[2]})
-    check(index, model, new + [flip_spread(new[0], 31)])
+    check(index, model, [*new, flip_spread(new[0], 31)])
     # Remove a delta entry and a main entry; unknown ids are ignored.
     victim = next(iter(entries))
     assert index.remove([2, victim, 999_999_999]) == 2
     del model[2], model[victim]
-    check(index, model, new + [entries[victim]])
+    check(index, model, [*new, entries[victim]])
     assert index.remove([2, victim]) == 0
     # Re-add both, with other hashes; and replace a live entry's hash (upsert).
     index.add([2, victim, 1], [new[0], new[2], new[1]])
     model.update({2: new[0], victim: new[2], 1: new[1]})
-    check(index, model, new + [entries[victim]])
+    check(index, model, [*new, entries[victim]])
     assert len(index) == len(model)
 
 
@@ -312,7 +320,7 @@ def test_rebuild_drops_tombstones(bank: tuple[Oracle, list[str]]) -> None:
     index.merge()
     st = index.stats()
     assert st.dead_rows == 0 and st.main_rows == len(model)
-    check(index, model, queries + [entries[ids[0]], entries[ids[-1]]])
+    check(index, model, [*queries, entries[ids[0]], entries[ids[-1]]])
 
 
 def test_random_operations_match_a_dict_model() -> None:

@@ -1,8 +1,8 @@
 """The exact index: value -> entry ids, for MD5, SHA-1, SHA-256 and any string signal.
 
 Digests are held as raw bytes in sorted numpy arrays, not as Python strings: a digest of ``D``
-bytes costs ``D + 29`` bytes per entry (the first 8 bytes as a sorted uint64 key, the rest,
-the id, a tombstone flag and the id order for removals), 45 bytes for an MD5 instead of about
+bytes costs ``D + 21`` bytes per entry (the first 8 bytes as a sorted uint64 key, the rest,
+the id, a tombstone flag and the id order for removals), 37 bytes for an MD5 instead of about
 200 for a ``dict[str, list[int]]``. Values of other string signal types (URLs, keywords ...)
 are stored as their 16-byte BLAKE2b digest (RFC 7693); finding a different string with the same
 digest as a bank value takes about 2**128 work, so lookups stay exact in practice.
@@ -111,7 +111,10 @@ def _expand(starts: IntArray, lens: IntArray) -> IntArray:
     if lens.size == 0 or not lens.any():
         return np.zeros(0, np.int64)
     ends = np.cumsum(lens)
-    return np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(starts - (ends - lens), lens)
+    out: IntArray = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(
+        starts - (ends - lens), lens
+    )
+    return out
 
 
 def _keys(digests: Digests) -> npt.NDArray[np.uint64]:
@@ -162,9 +165,12 @@ class ExactIndex:
         Raises :class:`InvalidInput` naming the first bad value."""
         size = self._size
         if isinstance(values, np.ndarray):
-            if self.digest_bytes is None or values.dtype != np.uint8 or values.shape[1:] != (
-                size,
-            ) or values.ndim != 2:
+            if (
+                self.digest_bytes is None
+                or values.dtype != np.uint8
+                or values.shape[1:] != (size,)
+                or values.ndim != 2
+            ):
                 raise InvalidInput(f"digests must be an (N, {size}) uint8 array")
             return np.ascontiguousarray(values)
         if isinstance(values, str):
@@ -175,8 +181,9 @@ class ExactIndex:
             for i, v in enumerate(values):
                 if not isinstance(v, str):
                     raise InvalidInput(f"value {i}: must be a string")
-                out += hashlib.blake2b(v.encode("utf-8", "surrogatepass"),
-                                       digest_size=size).digest()
+                out += hashlib.blake2b(
+                    v.encode("utf-8", "surrogatepass"), digest_size=size
+                ).digest()
             return np.frombuffer(bytes(out), dtype=np.uint8).reshape(n, size)
         try:
             ok = all(isinstance(v, str) and len(v) == 2 * size for v in values)
@@ -245,8 +252,9 @@ class ExactIndex:
 
     # -- updates --
 
-    def add(self, ids: Sequence[int] | npt.NDArray[np.integer[Any]],
-            values: Sequence[str] | Digests) -> None:
+    def add(
+        self, ids: Sequence[int] | npt.NDArray[np.integer[Any]], values: Sequence[str] | Digests
+    ) -> None:
         """Add entries (``ids[i]`` holds ``values[i]``); an id already present is replaced.
         Visible at once. Raises :class:`InvalidInput` (also for an id repeated in one call)."""
         id_arr = as_entry_ids(ids)
@@ -315,8 +323,11 @@ class ExactIndex:
             )
             keep_main = np.flatnonzero(alive0)
             m_dig = np.concatenate(
-                [main0.keys[keep_main].astype(">u8").view(np.uint8).reshape(-1, 8),
-                 main0.rest[keep_main]], axis=1
+                [
+                    main0.keys[keep_main].astype(">u8").view(np.uint8).reshape(-1, 8),
+                    main0.rest[keep_main],
+                ],
+                axis=1,
             )
             built, src = _Sorted.build(
                 np.concatenate([m_dig, f_dig]), np.concatenate([main0.ids[keep_main], f_ids])
@@ -324,9 +335,7 @@ class ExactIndex:
             with self._lock:
                 # Tombstones as they are now: main rows removed meanwhile, delta entries
                 # removed or replaced meanwhile.
-                still = np.array(
-                    [self._d_by_id.get(i) == b for i, b in frozen], dtype=bool
-                )
+                still = np.array([self._d_by_id.get(i) == b for i, b in frozen], dtype=bool)
                 alive_src = np.concatenate([main0.alive[keep_main], still])
                 built.alive[:] = alive_src[src]
                 self._main = built
@@ -414,8 +423,9 @@ class ExactIndex:
         ):
             raise InvalidInput("exact index snapshot: arrays of the wrong type, shape or order")
         id_order = np.argsort(ids, kind="stable")
-        index._main = _Sorted(keys, rest, ids, alive.copy(), ids[id_order],
-                              id_order.astype(np.uint32))
+        index._main = _Sorted(
+            keys, rest, ids, alive.copy(), ids[id_order], id_order.astype(np.uint32)
+        )
         if d_ids.size:
             if has_repeats(d_ids):
                 raise InvalidInput("exact index snapshot: repeated delta ids")

@@ -156,12 +156,11 @@ def as_words(hashes: HashesLike | str) -> Words:
         return hex_to_words([hashes])
     if isinstance(hashes, np.ndarray):
         if hashes.dtype == np.uint8:
-            return codes_to_words(hashes)
+            return codes_to_words(hashes.astype(np.uint8, copy=False))
         if hashes.dtype == np.uint64 and hashes.ndim == 2 and hashes.shape[1] == 4:
             return np.ascontiguousarray(hashes)
         raise InvalidInput(
-            f"PDQ hashes must be (N, 32) uint8 or (N, 4) uint64, got {hashes.dtype} "
-            f"{hashes.shape}"
+            f"PDQ hashes must be (N, 32) uint8 or (N, 4) uint64, got {hashes.dtype} {hashes.shape}"
         )
     if isinstance(hashes, Sequence):
         return hex_to_words(hashes)
@@ -207,9 +206,7 @@ class PdqMatches:
     def for_query(self, query_idx: int) -> list[tuple[int, int]]:
         """``[(entry id, distance), ...]`` of one query, nearest first."""
         lo, hi = np.searchsorted(self.query_idx, [query_idx, query_idx + 1])
-        return list(
-            zip(self.ids[lo:hi].tolist(), self.distances[lo:hi].tolist(), strict=True)
-        )
+        return list(zip(self.ids[lo:hi].tolist(), self.distances[lo:hi].tolist(), strict=True))
 
 
 def _empty_matches() -> PdqMatches:
@@ -269,7 +266,8 @@ class _Main:
             return np.zeros(0, np.int64)
         ends = np.cumsum(ln)
         idx = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(lo - (ends - ln), ln)
-        return self.id_order[idx].astype(np.int64)
+        rows: IntArray = self.id_order[idx].astype(np.int64)
+        return rows
 
     def nbytes(self) -> int:
         return (
@@ -292,8 +290,9 @@ def _plan(layout: Layout, threshold: int, n_rows: int) -> tuple[tuple[int, ...],
     return radii, cands + probes < n_rows / 4
 
 
-def _search_main(main: _Main, queries: Words, threshold: int) -> tuple[IntArray, IntArray,
-                                                                         IntArray]:
+def _search_main(
+    main: _Main, queries: Words, threshold: int
+) -> tuple[IntArray, IntArray, IntArray]:
     """``(query idx, row, distance)`` over the live main rows."""
     if main.n == 0:
         z = np.zeros(0, np.int64)
@@ -361,8 +360,7 @@ class PdqIndex:
         #: Metadata stored with the snapshot this index was loaded from (else empty).
         self.snapshot_meta: dict[str, Any] = {}
         self._main = _Main.build(np.zeros((0, 4), np.uint64), np.zeros(0, np.int64))
-        self._reset_delta(np.zeros((0, 4), np.uint64), np.zeros(0, np.int64),
-                          np.zeros(0, bool))
+        self._reset_delta(np.zeros((0, 4), np.uint64), np.zeros(0, np.int64), np.zeros(0, bool))
 
     # -- construction --
 
@@ -396,8 +394,9 @@ class PdqIndex:
         self._d_alive[:k] = alive
         self._d_n = k
         self._d_pos: dict[int, int] = {
-            int(i): r for r, (i, a) in enumerate(zip(ids.tolist(), alive.tolist(),
-                                                     strict=True)) if a
+            int(i): r
+            for r, (i, a) in enumerate(zip(ids.tolist(), alive.tolist(), strict=True))
+            if a
         }
 
     # -- reading --
@@ -417,8 +416,7 @@ class PdqIndex:
         with self._lock:
             main = self._main
             dead = main.n - int(np.count_nonzero(main.alive))
-            nbytes = (main.nbytes() + self._d_cols.nbytes + self._d_ids.nbytes
-                      + self._d_alive.nbytes)
+            nbytes = main.nbytes() + self._d_cols.nbytes + self._d_ids.nbytes + self._d_alive.nbytes
             return PdqIndexStats(
                 live=main.n - dead + len(self._d_pos),
                 main_rows=main.n,
@@ -565,9 +563,7 @@ class PdqIndex:
                 d_order = np.argsort(d_ids, kind="stable")
                 at = np.searchsorted(main0.ids_sorted, d_ids[d_order], side="right")
                 ids_sorted1 = np.insert(main0.ids_sorted, at, d_ids[d_order])
-                id_order1 = np.insert(
-                    main0.id_order, at, (main0.n + d_order).astype(np.uint32)
-                )
+                id_order1 = np.insert(main0.id_order, at, (main0.n + d_order).astype(np.uint32))
             with self._lock:
                 # Tombstones as they are now (removals may have happened while building).
                 alive_cur = np.concatenate([main0.alive, self._d_alive[:L]])
@@ -728,8 +724,7 @@ def _validate_snapshot(
     ids_sorted = get("ids_sorted", np.int64, 1)
     id_order = get("id_order", np.uint32, 1)
     postings = get("postings", np.uint32, 1)
-    if words.shape[1] != 4 or not (ids.size == alive.size == ids_sorted.size == id_order.size
-                                   == n):
+    if words.shape[1] != 4 or not (ids.size == alive.size == ids_sorted.size == id_order.size == n):
         raise InvalidInput("PDQ index snapshot: array lengths disagree")
     if postings.size != n * len(widths):
         raise InvalidInput("PDQ index snapshot: postings of the wrong length")
@@ -742,8 +737,11 @@ def _validate_snapshot(
     offsets = []
     for i, w in enumerate(widths):
         off = get(f"offsets_{i}", np.uint32, 1)
-        if off.size != (1 << w) + 1 or off[0] != 0 or int(off[-1]) != n or np.any(
-            off[1:] < off[:-1]
+        if (
+            off.size != (1 << w) + 1
+            or off[0] != 0
+            or int(off[-1]) != n
+            or np.any(off[1:] < off[:-1])
         ):
             raise InvalidInput(f"PDQ index snapshot: offsets of table {i} are invalid")
         offsets.append(off)
