@@ -245,14 +245,14 @@ def add_files(
     for pos, raw in enumerate(paths, start=1):
         path = os.fspath(raw)
         result = hash_file(Path(path), limits=limits or Limits())
-        if result.status != "hashed":
-            why = f"{path}: not decoded ({result.reason}); exact hashes only"
-            report.issues.append(RowIssue(pos, "flagged", why))
         key = item_key_for(result)
         if key is None:
             why = f"{path}: {result.reason or 'unreadable'}"
             report.issues.append(RowIssue(pos, "skipped", why))
             continue
+        if result.status != "hashed":
+            why = f"{path}: not decoded ({result.reason}); exact hashes only"
+            report.issues.append(RowIssue(pos, "flagged", why))
         new: list[repo.NewEntry] = []
         for signal in result.signals:
             if isinstance(signal, Signal) and signal.low_quality:
