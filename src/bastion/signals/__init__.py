@@ -4,7 +4,7 @@ Importing this package registers the built-in signal types in
 :data:`bastion.signals.base.REGISTRY`.
 """
 
-from bastion.signals import exact, pdq, url  # noqa: F401  (registers signal types)
+from bastion.signals import exact, keyword, pdq, url  # noqa: F401  (registers signal types)
 from bastion.signals.base import (
     REGISTRY,
     Signal,
