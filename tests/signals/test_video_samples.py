@@ -77,12 +77,10 @@ def test_pairwise_match_percentages_follow_the_reference(dense: dict[str, VideoH
     """For every ordered pair of sample videos, q% and c% (unique frames, quality >= 50,
     within 31 bits) from Bastion's hashes are within 5 points of the reference hashes'."""
     refs = {n: reference(n) for n in NAMES}
-
     for a, b in itertools.product(NAMES, repeat=2):
         ours = plain_match_pcts(dense[a].frames, dense[b].frames)
         theirs = plain_match_pcts(refs[a], refs[b])
         gap = max(abs(x - y) for x, y in zip(ours, theirs, strict=True))
-
         assert gap <= 5.0, (a, b, ours, theirs)
     # The comparison is not vacuous: related clips score high, unrelated ones zero.
     assert plain_match_pcts(refs["chair-22-sd-grey-bar"], refs["chair-orig-22-sd-bar"])[0] > 80
