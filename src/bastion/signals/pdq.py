@@ -148,3 +148,43 @@ class PdqSignal(SignalType):
         if not lo <= ones <= hi:
             return [f"PDQ hash sets {ones} of 256 bits; genuine hashes set about 128"]
         return []
+
+
+# How each dihedral transform acts on the 16 x 16 DCT coefficients behind the hash bits (bit
+# k is coefficient (k // 16, k % 16)): (transpose, negate odd rows, negate odd columns).
+# Derived from Meta's ``pdqhash`` dihedral code and checked against ``compute_dihedral``.
+_DIHEDRAL_OPS: dict[str, tuple[bool, bool, bool]] = {
+    "original": (False, False, False),
+    "rot90": (True, True, False),
+    "rot180": (False, True, True),
+    "rot270": (True, False, True),
+    "flipx": (False, True, False),
+    "flipy": (False, False, True),
+    "flip_plus1": (True, False, False),
+    "flip_minus1": (True, True, True),
+}
+
+
+def dihedral_from_hash(value: str) -> tuple[str, ...]:
+    """Approximate the 8 dihedral hashes (``DIHEDRAL_TRANSFORMS`` order) of a bare PDQ hash.
+
+    For a platform that sends only hashes: a rotation or mirror permutes the DCT coefficients
+    (a transpose) and negates those of odd row or column index; a negated coefficient's bit
+    is taken as inverted. Exact when the DCT median is 0; otherwise a few bits differ from
+    hashing the transformed picture (coefficients lying between the two medians), measured
+    on Meta's test images by ``tests/signals/test_pdq_dihedral_bits.py``. ``[0]`` is
+    ``value`` itself. Raises InvalidInput for a malformed hash.
+    """
+    v = parse_hex(value, bits=256, what="PDQ hash")
+    bits = np.unpackbits(np.frombuffer(bytes.fromhex(v), dtype=np.uint8)).reshape(16, 16)
+    odd = (np.arange(16) % 2).astype(np.uint8)
+    out: list[str] = []
+    for t in DIHEDRAL_TRANSFORMS:
+        transpose, rows, cols = _DIHEDRAL_OPS[t]
+        g = bits.T.copy() if transpose else bits.copy()
+        if rows:
+            g ^= odd[:, None]
+        if cols:
+            g ^= odd[None, :]
+        out.append(_bits_to_hex(g.reshape(-1)))
+    return tuple(out)

@@ -1,0 +1,221 @@
+"""``bastion scan`` (the main job), ``bastion match`` and ``bastion retrohunt``.
+
+``bastion scan PATH... [--json] [--bank NAME]...`` hashes every file (folders recursive;
+``-`` reads one path per line from standard input) in isolated decode workers across the
+cores, matches each against the enabled banks (or only the ``--bank`` ones), logs its signals
+(never its bytes) in the content log for retro-hunt, and prints one result per file. A
+summary goes to stderr. Exit status (DESIGN.md): 1 if anything matched; else 2 if any file
+was not scanned, an error occurred, or no bank is enabled (a scan against nothing must never
+look clean); else 0.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bastion.cli.hash_cmd import PROGRESS_MIN_FILES, hash_paths, iter_paths
+from bastion.config import Settings, load_settings
+from bastion.errors import InvalidInput
+from bastion.scan.matcher import Match
+from bastion.scan.service import MatchService, ScanResult, status_of
+from bastion.signals.base import Signal, get_signal_type
+from bastion.signals.pdq import dihedral_from_hash
+from bastion.store.database import Database, open_database
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="BASTION_HOME",
+        help="Data directory (SQLite database, indexes). Default ./bastion-data.",
+    ),
+]
+
+
+def _open(data_dir: Path | None) -> tuple[Settings, Database]:
+    settings = load_settings(home=data_dir)
+    return settings, open_database(settings)
+
+
+def _read_stdin_paths() -> Iterator[Path]:
+    for line in sys.stdin:
+        line = line.rstrip("\r\n")
+        if line:
+            yield Path(line)
+
+
+def _filter_banks(matches: list[Match], banks: set[str] | None) -> list[Match]:
+    return matches if banks is None else [m for m in matches if m.bank in banks]
+
+
+def _print_json(obj: dict[str, object]) -> None:
+    sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def _row(table: Table, r: ScanResult) -> None:
+    colour = {"match": "red", "not_scanned": "yellow", "no_match": "green"}[r.status]
+    what = "; ".join(
+        f"{m.bank}/{m.entry_id} {m.signal_type} d={m.distance}"
+        + (f" {m.transform}" if m.transform not in (None, "original") else "")
+        + (
+            f" via {m.query_variant.kind}"
+            if m.query_variant is not None and m.query_variant.kind != "stored"
+            else ""
+        )
+        for m in r.matches[:3]
+    )
+    if len(r.matches) > 3:
+        what += f" (+{len(r.matches) - 3})"
+    table.add_row(str(r.path), f"[{colour}]{r.status}[/]", what, r.reason or "")
+
+
+def scan_command(
+    paths: Annotated[
+        list[str], typer.Argument(help="Files or folders (recursive); '-' reads paths from stdin.")
+    ],
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    bank: Annotated[
+        list[str] | None, typer.Option("--bank", help="Match only these banks (repeatable).")
+    ] = None,
+    every_frame: Annotated[
+        bool, typer.Option("--every-frame", help="Hash every video frame, not one per second.")
+    ] = False,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not record signals in the content log.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Hash and match files against the banks (exit 1 match, 2 not scanned/no bank, 0 clean)."""
+    settings, db = _open(data_dir)
+    err = Console(stderr=True)
+    svc = MatchService(db)
+    try:
+        svc.start(background=False, follow=False)
+        enabled = {b.name for b in svc.matcher.enabled_banks()}
+        wanted: set[str] | None = None
+        if bank:
+            known = {b.name for b in svc.matcher.banks().values()}
+            unknown = sorted(set(bank) - known)
+            if unknown:
+                raise InvalidInput(f"unknown bank(s): {', '.join(unknown)}")
+            wanted = set(bank)
+            enabled &= wanted
+        no_bank = not enabled
+        if no_bank:
+            err.print(
+                "[bold red]warning:[/] no bank is enabled"
+                + (" among --bank" if bank else "")
+                + ": nothing can match (exit status 2). Try `bastion bank sample`."
+            )
+        files: list[Path] = []
+        for p in paths:
+            if p == "-":
+                files.extend(_read_stdin_paths())
+            else:
+                files.extend(iter_paths([Path(p)]))
+        t0 = time.perf_counter()
+        counts = {"match": 0, "no_match": 0, "not_scanned": 0}
+        table = Table()
+        for col in ("path", "status", "matches", "reason"):
+            table.add_column(col, overflow="fold")
+        show_progress = len(files) >= PROGRESS_MIN_FILES and err.is_terminal
+        progress = Progress(
+            TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=err, transient=True, disable=not show_progress,
+        )
+        with progress:
+            bar = progress.add_task("scan", total=len(files))
+            for hashed in hash_paths(files, settings, every_frame=every_frame):
+                result = svc.scan_result(hashed)
+                if wanted is not None:
+                    result.matches = _filter_banks(result.matches, wanted)
+                    result.status = status_of(hashed.status == "hashed", result.matches)
+                if not no_log:
+                    pass  # content log: wired in the next commit
+                counts[result.status] += 1
+                if json_out:
+                    _print_json(result.to_json())
+                else:
+                    _row(table, result)
+                progress.advance(bar)
+        seconds = time.perf_counter() - t0
+        if not json_out:
+            Console(width=max(Console().width, 160)).print(table)
+        rate = len(files) / seconds if seconds > 0 else 0.0
+        err.print(
+            f"{len(files)} files, {counts['match']} matched, {counts['not_scanned']} not scanned, "
+            f"{seconds:.2f} s, {rate:.1f} files/s"
+        )
+    finally:
+        svc.close()
+        db.dispose()
+    if counts["match"]:
+        raise typer.Exit(1)
+    if counts["not_scanned"] or no_bank:
+        raise typer.Exit(2)
+
+
+def match_command(
+    signal_type: Annotated[str, typer.Argument(help="pdq, md5, sha1, sha256 ...")],
+    value: Annotated[str, typer.Argument(help="The hash (hex).")],
+    json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    quality: Annotated[
+        int, typer.Option("--quality", min=0, max=100, help="Quality of a PDQ hash.")
+    ] = 100,
+    data_dir: DataDir = None,
+) -> None:
+    """Match one bare hash against the banks (exit 1 match, 2 no bank, 0 none)."""
+    st = get_signal_type(signal_type)
+    canonical = st.parse(value)
+    signal = Signal(st.name, canonical, quality if st.name == "pdq" else None)
+    if st.name == "pdq":
+        signal = Signal("pdq", canonical, quality, dihedral=dihedral_from_hash(canonical))
+    _settings, db = _open(data_dir)
+    svc = MatchService(db)
+    try:
+        svc.start(background=False, follow=False)
+        no_bank = not svc.matcher.enabled_banks()
+        matches = svc.match_signals([signal])
+    finally:
+        svc.close()
+        db.dispose()
+    status = status_of(True, matches)
+    if json_out:
+        _print_json(
+            {
+                "signal_type": st.name,
+                "value": canonical,
+                "status": status,
+                "matches": [m.to_json() for m in matches],
+            }
+        )
+    else:
+        for m in matches:
+            typer.echo(
+                f"{m.bank}\t{m.entry_id}\t{m.signal_type}\tdistance={m.distance}"
+                + (f"\t{m.transform}" if m.transform else "")
+            )
+        if not matches:
+            typer.echo("no_match")
+    if matches:
+        raise typer.Exit(1)
+    if no_bank:
+        typer.echo("warning: no bank is enabled: nothing can match", err=True)
+        raise typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``scan`` and ``match`` to the ``bastion`` command."""
+    app.command("scan")(scan_command)
+    app.command("match")(match_command)
