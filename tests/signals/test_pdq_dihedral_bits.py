@@ -23,7 +23,8 @@ def test_bit_derived_dihedral_stays_close_to_hashing_the_transformed_picture() -
                 continue
             approx = dihedral_from_hash(true["original"])
             assert approx[0] == true["original"]
-            drifts += [hamming(true[t], a) for t, a in zip(DIHEDRAL_TRANSFORMS, approx, strict=True)][1:]
+            pairs = zip(DIHEDRAL_TRANSFORMS, approx, strict=True)
+            drifts += [hamming(true[t], a) for t, a in pairs][1:]
     assert np.median(drifts) <= 6
     assert max(drifts) <= 31
 
