@@ -1,0 +1,156 @@
+"""The content log: logging, exact and PDQ retro-hunt queries, purge by age, results cursor."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import numpy as np
+from sqlalchemy import select
+
+from bastion.signals.base import Signal, Variant, VideoFrame, VideoSignal
+from bastion.signals.pdq import DIHEDRAL_TRANSFORMS, hamming, pdq_dihedral
+from bastion.store import bank_repository as repo
+from bastion.store.content_log import (
+    RetrohuntMatchIn,
+    find_exact,
+    find_pdq_near,
+    iter_pdq_batches,
+    list_retrohunt_matches,
+    log_item,
+    purge_content_log,
+    record_retrohunt_matches,
+)
+from bastion.store.database import Database
+from bastion.store.models import ContentItem, ContentSignal
+from bastion.store.records import EntryRecord
+from bastion.store.types import utcnow
+
+MD5 = "9e107d9d372bb6826bd81d3542a419d6"
+
+
+def _picture(seed: int) -> np.ndarray:
+    """A smooth random picture (benign, generated), 96 x 128 RGB."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(6, 8, 3)).astype(np.float64)
+    big = np.kron(small, np.ones((16, 16, 1)))
+    return np.clip(big + rng.normal(0, 8, big.shape), 0, 255).astype(np.uint8)
+
+
+def _pdq_signal(seed: int) -> Signal:
+    hashes, quality = pdq_dihedral(_picture(seed))
+    values = tuple(hashes[t] for t in DIHEDRAL_TRANSFORMS)
+    return Signal("pdq", values[0], quality, Variant(), dihedral=values)
+
+
+def test_log_and_find_exact_and_pdq(db: Database) -> None:
+    photo = _pdq_signal(1)
+    other = _pdq_signal(2)
+    assert hamming(photo.value, other.value) > 31
+    video = VideoSignal((VideoFrame(0, 0.0, other.value, 90), VideoFrame(1, 1.0, photo.value, 20)))
+    with db.write() as s:
+        a = log_item(s, content_id="c-1", source="up/1.jpg", media_type="image",
+                     signals=[Signal("md5", MD5), photo])
+        b = log_item(s, content_id="c-2", signals=[video], media_type="video")
+    with db.read() as s:
+        exact = find_exact(s, "md5", [MD5, "0" * 32])
+        assert [(e.item_id, e.content_id, e.source) for e in exact] == [(a, "c-1", "up/1.jpg")]
+        # The rot90 copy of the picture is found through the logged dihedral hashes.
+        rot = photo.dihedral[1] if photo.dihedral else ""
+        hits = find_pdq_near(s, [rot])
+        assert [(h.signal.item_id, h.distance, h.transform) for h in hits] == [(a, 0, "rot90")]
+        assert find_pdq_near(s, [rot], use_dihedral=False) == []
+        # vPDQ frames are logged per frame; the low-quality frame is left out by default.
+        hits = find_pdq_near(s, [other.value, photo.value])
+        assert sorted((h.signal.item_id, h.signal.signal_type, h.query) for h in hits) == [
+            (a, "pdq", photo.value), (b, "vpdq", other.value)]
+        assert len(find_pdq_near(s, [photo.value], min_quality=0)) == 2
+        batches = list(iter_pdq_batches(s, batch_size=2))
+        assert [len(x) for x in batches] == [2, 1]
+        assert batches[0].hashes[0].tobytes().hex() == photo.value
+        assert batches[0].has_dihedral.tolist() == [True, False]
+
+
+def test_retrohunt_scan_then_add_then_found(db: Database) -> None:
+    """The picture logged before its hash was known is found when the hash is banked."""
+    photo = _pdq_signal(3)
+    with db.write() as s:
+        item = log_item(s, content_id="early", signals=[photo, Signal("md5", MD5)])
+        bank = repo.create_bank(s, name="late")
+        stored, _ = repo.add_entries(s, bank, [repo.NewEntry("pdq", photo.value)])
+    with db.write() as s:
+        hits = find_pdq_near(s, [e.value for e in stored])
+        assert [h.signal.item_id for h in hits] == [item]
+        new = record_retrohunt_matches(
+            s, [RetrohuntMatchIn(h.signal, stored[0], "late", h.distance, h.transform)
+                for h in hits])
+        again = record_retrohunt_matches(
+            s, [RetrohuntMatchIn(hits[0].signal, stored[0], "late", 0, "original")])
+    assert (new, again) == (1, 0)
+    with db.read() as s:
+        page, cursor = list_retrohunt_matches(s)
+    assert [(r.content_id, r.bank, r.distance) for r in page] == [("early", "late", 0)]
+    with db.read() as s:
+        assert list_retrohunt_matches(s, cursor=cursor) == ([], cursor)
+
+
+def test_purge_by_age_keeps_recent_and_results(db: Database) -> None:
+    now = utcnow()
+    with db.write() as s:
+        old = log_item(s, content_id="old", signals=[Signal("md5", MD5), _pdq_signal(4)],
+                       scanned_at=now - timedelta(days=400))
+        mid = log_item(s, content_id="mid", signals=[Signal("md5", MD5)],
+                       scanned_at=now - timedelta(days=364))
+        log_item(s, content_id="new", signals=[Signal("md5", MD5)], scanned_at=now)
+        (sig,) = find_exact(s, "md5", [MD5], since=now - timedelta(days=500))[:1]
+        entry = EntryRecord(id=99, bank_id=1, signal_type="md5", value=MD5)
+        record_retrohunt_matches(s, [RetrohuntMatchIn(sig, entry, "b", 0)])
+    with db.write() as s:
+        assert purge_content_log(s, days=365, now=now, batch_size=1) == 1
+    with db.read() as s:
+        ids = sorted(s.execute(select(ContentItem.id)).scalars())
+        left = set(s.execute(select(ContentSignal.item_id)).scalars())
+        page, _ = list_retrohunt_matches(s)
+    assert old not in ids and mid in ids and len(ids) == 2
+    assert old not in left and mid in left
+    assert [(r.content_id, r.content_item_id) for r in page] == [("old", None)]
+
+
+def test_results_cursor_never_skips_a_late_commit(db: Database) -> None:
+    with db.write() as s:
+        items = [log_item(s, content_id=f"c{i}", signals=[Signal("md5", f"{i:032x}")])
+                 for i in (1, 2)]
+        sigs = find_exact(s, "md5", [f"{i:032x}" for i in (1, 2)])
+    entry = EntryRecord(id=7, bank_id=1, signal_type="md5", value="x")
+    cursor: str | None = None
+    seen: list[str | None] = []
+    a_wrote, release = threading.Event(), threading.Event()
+
+    def writer_a() -> None:
+        with db.write() as s:
+            record_retrohunt_matches(s, [RetrohuntMatchIn(sigs[0], entry, "b", 0)])
+            a_wrote.set()
+            release.wait(0.5 if not db.is_postgresql else 10)
+
+    t = threading.Thread(target=writer_a)
+    t.start()
+    assert a_wrote.wait(10)
+    if db.is_postgresql:
+        with db.write() as s:  # B commits while A is still open
+            record_retrohunt_matches(s, [RetrohuntMatchIn(sigs[1], entry, "b", 0)])
+        with db.read() as s:
+            page, cursor = list_retrohunt_matches(s, cursor=cursor)
+        seen += [r.content_id for r in page]
+        assert seen == []  # B waits until A, which began earlier, has finished
+        release.set()
+        t.join(10)
+    else:
+        t.join(10)
+        with db.write() as s:
+            record_retrohunt_matches(s, [RetrohuntMatchIn(sigs[1], entry, "b", 0)])
+    with db.read() as s:
+        page, cursor = list_retrohunt_matches(s, cursor=cursor, limit=1)
+        seen += [r.content_id for r in page]
+        page, cursor = list_retrohunt_matches(s, cursor=cursor)
+        seen += [r.content_id for r in page]
+    assert seen == ["c1", "c2"] and len(items) == 2
