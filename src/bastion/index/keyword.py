@@ -41,8 +41,8 @@ from bastion.errors import LimitExceeded
 from bastion.signals.keyword import KeywordEntry
 from bastion.signals.text import (
     BOUNDARY_WORD,
-    IntArray,
     MAX_TEXT_CHARS,
+    IntArray,
     NormalisedText,
     char_class,
     collapse_repeats,

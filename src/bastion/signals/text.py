@@ -515,3 +515,11 @@ def normalise_many(
     if len(texts) > 1:
         starts[1:] = np.cumsum(lengths)[:-1]
     return NormalisedBatch(normalise(joined, max_chars=max(len(joined), 1)), starts, len(texts))
+
+
+def is_spaced_word_char(ch: str) -> bool:
+    """True for a letter, digit or mark of a script that separates words with spaces (Latin,
+    Cyrillic, Greek, Arabic, Hangul ...) and for ``_``; False for punctuation, spaces, emoji,
+    and the characters of Chinese, Japanese, Thai, Lao, Khmer and Myanmar (matched as
+    substrings)."""
+    return bool(char_class(ch) & BOUNDARY_WORD)

@@ -1,0 +1,158 @@
+"""Text normalisation for keyword matching, and its map back to the original."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bastion.errors import InvalidInput, LimitExceeded
+from bastion.signals.text import (
+    BATCH_SEPARATOR,
+    collapse_repeats,
+    is_spaced_word_char,
+    normalise,
+    normalise_many,
+    normalise_term,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("ｅｘａｍｐｌｅ", "example"),
+        ("exa\u200bmple", "example"),
+        ("EXAMPLE", "example"),
+        ("e x a m p l e", "example"),
+        ("e.x.a.m.p.l.e", "example"),
+        ("3xampl3", "example"),
+        ("café", "cafe"),
+        (unicodedata.normalize("NFD", "café"), "cafe"),
+        ("Straße", "strasse"),
+        ("ﬁne", "fine"),
+        ("𝐞𝐱𝐚𝐦𝐩𝐥𝐞", "example"),
+        ("exаmple", "example"),  # Cyrillic а
+        ("p@ss", "pass"),
+        ("a$$", "ass"),
+        ("$ex", "sex"),
+        ("user@example.com", "user@example.com"),
+        ("13yo", "ieyo"),
+        ("call 105 now", "call 105 now"),
+        ("hello  \n\t world", "hello world"),
+        ("I am a b c", "i am abc"),
+        ("🍕\ufe0f 👍🏽", "🍕 👍"),
+        ("１２３", "123"),
+        ("٣", "3"),
+        ("我 爱 你", "我爱你"),
+        ("z\u0336a\u0336l\u0336g\u0336o\u0336", "zalgo"),
+    ],
+)
+def test_normalised_forms(raw: str, expected: str) -> None:
+    assert normalise(raw).text == expected
+
+
+def test_spans_cover_original_characters() -> None:
+    raw = "An E x a m p l e!"
+    nt = normalise(raw)
+    i = nt.text.index("example")
+    s, e = nt.original_span(i, i + 7)
+    assert raw[s:e] == "E x a m p l e"
+    raw = "x exa\u200bmple y"
+    nt = normalise(raw)
+    i = nt.text.index("example")
+    s, e = nt.original_span(i, i + 7)
+    assert raw[s:e] == "exa\u200bmple"
+    raw = "cafe\u0301!"
+    nt = normalise(raw)
+    assert raw[slice(*nt.original_span(0, 4))] == "cafe\u0301"
+    raw = "Straße"
+    nt = normalise(raw)  # "strasse": each "s" of "ss" maps to the whole "ß"
+    assert nt.original_span(4, 5) == (4, 5)
+    assert nt.original_span(5, 6) == (4, 5)
+
+
+def test_collapse_repeats_maps_runs() -> None:
+    raw = "Exxxaammple!!"
+    nt = collapse_repeats(normalise(raw))
+    assert nt.text == "example!"
+    assert nt.original_span(0, 7) == (0, 11)
+    assert raw[slice(*nt.original_span(1, 2))] == "xxx"
+    assert normalise_term("exxample", collapse=True) == "example"
+
+
+def test_batch_matches_one_by_one() -> None:
+    texts = ["Hello Wörld", "e x a m p l e", "", "cafe\u0301", "Straße 3xampl3"]
+    batch = normalise_many(texts)
+    parts = batch.text.text.split(BATCH_SEPARATOR)
+    assert parts == [normalise(t).text for t in texts]
+    joined = batch.text.text
+    i = joined.index("example")
+    assert batch.locate(i, i + 7) == (1, 0, 13)
+    i = joined.rindex("example")
+    item, s, e = batch.locate(i, i + 7)
+    assert (item, texts[item][s:e]) == (4, "3xampl3")
+
+
+def test_word_characters() -> None:
+    assert is_spaced_word_char("a") and is_spaced_word_char("ж") and is_spaced_word_char("한")
+    assert not is_spaced_word_char("你") and not is_spaced_word_char("ก")
+    assert not is_spaced_word_char("🍕") and not is_spaced_word_char(" ")
+
+
+def test_limits_and_errors() -> None:
+    with pytest.raises(LimitExceeded):
+        normalise("x" * 11, max_chars=10)
+    with pytest.raises(LimitExceeded):
+        normalise_many(["ok", "x" * 11], max_chars=10)
+    with pytest.raises(InvalidInput):
+        normalise(None)  # type: ignore[arg-type]
+    nt = normalise("abc")
+    with pytest.raises(InvalidInput):
+        nt.original_span(2, 2)
+    with pytest.raises(InvalidInput):
+        nt.original_span(0, 4)
+    assert normalise("").text == ""
+    assert normalise_term("\u200b\u200d") == ""
+
+
+_texts = st.text(
+    alphabet=st.one_of(
+        st.characters(codec="utf-8", exclude_characters=BATCH_SEPARATOR),
+        st.sampled_from(list(" .-*_·$@013457lLß\u200b\u0301\ufe0fｅ🍕👍🏽你ก")),
+    ),
+    max_size=120,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_texts)
+def test_offsets_map_inside_and_cover(raw: str) -> None:
+    nt = normalise(raw)
+    n = len(nt.text)
+    prev_start = 0
+    for k in range(n):
+        s, e = nt.original_span(k, k + 1)
+        assert 0 <= s < e <= len(raw)
+        assert s >= prev_start  # monotone
+        prev_start = s
+    if n:
+        s, e = nt.original_span(0, n)
+        # The whole normalised text comes from inside the original.
+        assert 0 <= s < e <= len(raw)
+    for k in range(0, n, 7):
+        for j in range(k + 1, min(n, k + 9) + 1):
+            s, e = nt.original_span(k, j)
+            s1, _ = nt.original_span(k, k + 1)
+            _, e2 = nt.original_span(j - 1, j)
+            assert (s, e) == (s1, e2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_texts, max_size=6))
+def test_batches_equal_single_texts(texts: list[str]) -> None:
+    batch = normalise_many(texts)
+    assert batch.text.text.split(BATCH_SEPARATOR) == [normalise(t).text for t in texts] or (
+        not texts and batch.text.text == ""
+    )
