@@ -161,11 +161,15 @@ _STATE_ZIP_RE = re.compile(
 )
 
 
-def non_phone_spans(text: str) -> list[tuple[int, int]]:
-    """Spans of ``text`` that read as prices, times, dates, ages, heights, measurements, ZIP
-    codes or room numbers (``[start, end)`` code points, sorted, possibly overlapping)."""
-    spans = [m.span() for m in _MASK_RE.finditer(text)]
-    spans.extend(m.span() for m in _STATE_ZIP_RE.finditer(text))
+def non_phone_spans(
+    text: str, lo: int = 0, hi: int | None = None
+) -> list[tuple[int, int]]:
+    """Spans of ``text[lo:hi]`` that read as prices, times, dates, ages, heights,
+    measurements, ZIP codes or room numbers (``[start, end)`` code points of ``text``,
+    sorted, possibly overlapping)."""
+    end = len(text) if hi is None else hi
+    spans = [m.span() for m in _MASK_RE.finditer(text, lo, end)]
+    spans.extend(m.span() for m in _STATE_ZIP_RE.finditer(text, lo, end))
     spans.sort()
     return spans
 
@@ -230,6 +234,13 @@ def _fold(word: str) -> str:
 
 
 @lru_cache(maxsize=65_536)
+def _word_digits(word: str) -> tuple[str, tuple[tuple[str, int, int, bool], ...] | None]:
+    """(folded word, its number-word segmentation or None), memoised per word."""
+    folded = _fold(word)
+    return folded, _segment(folded)
+
+
+@lru_cache(maxsize=65_536)
 def _segment(folded: str) -> tuple[tuple[str, int, int, bool], ...] | None:
     """Split a folded letter run wholly into number words: ``(digit, start, end, weak)``
     per piece (offsets in ``folded``), or None. Longest words first, memoised."""
@@ -256,6 +267,7 @@ class _Unit:
     end: int
     weak: bool
     odd: bool  # not a plain ASCII digit
+    word: int = 0  # 0: a digit character; 1: a number word ("five"); 2: the word "oh"
 
 
 @dataclass(slots=True)
@@ -268,14 +280,16 @@ class _Group:
         return any(not u.weak for u in self.units)
 
 
-def _runs(text: str, masks: Sequence[tuple[int, int]]) -> list[list[_Group]]:
-    """Cut ``text`` into candidate runs of digit groups (see the module docstring)."""
+def _runs(
+    text: str, masks: Sequence[tuple[int, int]], lo: int, hi: int
+) -> list[list[_Group]]:
+    """Cut ``text[lo:hi]`` into candidate runs of digit groups (module docstring)."""
     mask_starts = [s for s, _ in masks]
     mask_ends: list[int] = []
-    hi = -1
+    reach = -1
     for _, e in masks:
-        hi = max(hi, e)
-        mask_ends.append(hi)
+        reach = max(reach, e)
+        mask_ends.append(reach)
 
     def masked(pos: int) -> bool:
         i = bisect.bisect_right(mask_starts, pos) - 1
@@ -301,7 +315,7 @@ def _runs(text: str, masks: Sequence[tuple[int, int]]) -> list[list[_Group]]:
         run = []
         pending_sep = ""
 
-    for m in _TOKEN_RE.finditer(text):
+    for m in _TOKEN_RE.finditer(text, lo, hi):
         kind = m.lastgroup
         start, end = m.span()
         if kind in ("keycap", "digits", "odigit", "word") and masks and masked(start):
@@ -318,17 +332,17 @@ def _runs(text: str, masks: Sequence[tuple[int, int]]) -> list[list[_Group]]:
             group.append(_Unit(str(unicodedata.digit(m.group(), 0)), start, end, False, True))
         elif kind == "word":
             word = m.group()
-            folded = _fold(word)
-            seg = _segment(folded)
+            folded, seg = _word_digits(word)
             if seg is None:
                 close_run()
                 continue
             same_len = len(folded) == len(word)
             for digit, s, e, weak in seg:
+                kind_word = 2 if weak and e - s == 2 else (0 if weak else 1)
                 if same_len:
-                    group.append(_Unit(digit, start + s, start + e, weak, True))
+                    group.append(_Unit(digit, start + s, start + e, weak, True, kind_word))
                 else:
-                    group.append(_Unit(digit, start, end, weak, True))
+                    group.append(_Unit(digit, start, end, weak, True, kind_word))
         elif kind == "sep":
             tok = m.group()
             if tok.count("\n") > 1 or len(tok) > 8:
@@ -343,11 +357,20 @@ def _runs(text: str, masks: Sequence[tuple[int, int]]) -> list[list[_Group]]:
 
 
 def _trim_weak(run: list[_Group]) -> list[_Group]:
-    """Drop groups made only of look-alike letters at either end of a run."""
+    """Drop groups made only of look-alike letters at either end of a run, unless they are
+    joined to the next group without whitespace (``84O-555-OIoI``) or are the word "oh" in a
+    run of spelled-out digits (``... one three oh``)."""
+    spelled = any(u.word == 1 for g in run for u in g.units)
+
+    def keep(g: _Group, sep: str) -> bool:
+        if g.strong or (spelled and all(u.word == 2 for u in g.units if u.weak)):
+            return True
+        return bool(sep) and not any(ch.isspace() for ch in sep)
+
     lo, hi = 0, len(run)
-    while lo < hi and not run[lo].strong:
+    while lo < hi and not keep(run[lo], run[lo + 1].sep_before if lo + 1 < hi else ""):
         lo += 1
-    while hi > lo and not run[hi - 1].strong:
+    while hi > lo and not keep(run[hi - 1], run[hi - 1].sep_before if hi - 1 > lo else ""):
         hi -= 1
     return run[lo:hi]
 
@@ -483,12 +506,67 @@ def extract_phones(
     regions = [r.upper() for r in dict.fromkeys(x for x in (region, default_region) if x)]
     for r in regions:
         _region_shape(r)
-    masks = sorted([*non_phone_spans(text), *exclude])
     out: list[Contact] = []
-    for run in _runs(text, masks):
-        if sum(len(g.units) for g in run) >= 7:
-            out.extend(_phones_in_run(text, run, regions, field))
+    for lo, hi in _windows(text):
+        excl = [sp for sp in exclude if sp[0] < hi and lo < sp[1]]
+        runs = _runs(text, sorted([*non_phone_spans(text, lo, hi), *excl]), lo, hi)
+        for run in runs:
+            if sum(len(g.units) for g in run) >= 7:
+                out.extend(_phones_in_run(text, run, regions, field))
     return out
+
+
+#: Characters around a digit or number word that phone candidates are looked for in.
+_WINDOW_MARGIN = 32
+_SEED_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_SEED_RE = re.compile(
+    rf"[\d{_OTHER_DIGITS}\uff21-\uff5a\u0400-\u04ff\u0370-\u03ff]|" + "|".join(_SEED_WORDS)
+)
+_SEED_SLOW_RE = re.compile(
+    rf"[\d{_OTHER_DIGITS}\uff21-\uff5a\u0400-\u04ff\u0370-\u03ff]|" + "|".join(_SEED_WORDS),
+    re.IGNORECASE,
+)
+
+
+#: Seeds (digits, number words) a window needs before its tokens are looked at: a phone
+#: number has at least 7 digits, and at most a few of them can be look-alike letters.
+_MIN_SEEDS = 3
+
+
+def _windows(text: str) -> list[tuple[int, int]]:
+    """Merged ``[lo, hi)`` windows of :data:`_WINDOW_MARGIN` characters around every digit
+    or number word, widened to whole words (so a window never splits a word)."""
+    n = len(text)
+    out: list[tuple[int, int]] = []
+    low = text.lower()
+    found = (_SEED_RE.finditer(low) if len(low) == n else _SEED_SLOW_RE.finditer(text))
+    counts: list[int] = []
+    for m in found:
+        lo = max(0, m.start() - _WINDOW_MARGIN)
+        hi = min(n, m.end() + _WINDOW_MARGIN)
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+            counts[-1] += 1
+        else:
+            out.append((lo, hi))
+            counts.append(1)
+    widened: list[tuple[int, int]] = []
+    for (lo, hi), count in zip(out, counts, strict=True):
+        if count < _MIN_SEEDS:
+            continue
+        k = 0
+        while lo > 0 and text[lo - 1].isalnum() and k < 64:
+            lo -= 1
+            k += 1
+        k = 0
+        while hi < n and text[hi].isalnum() and k < 64:
+            hi += 1
+            k += 1
+        if widened and lo <= widened[-1][1]:
+            widened[-1] = (widened[-1][0], max(widened[-1][1], hi))
+        else:
+            widened.append((lo, hi))
+    return widened
 
 
 # --------------------------------------------------------------------------------------------
@@ -511,13 +589,17 @@ _DISGUISED_EMAIL_RE = re.compile(
     re.IGNORECASE,
 )
 _DOT_SPLIT_RE = re.compile(_DOT, re.IGNORECASE)
+#: Necessary for a disguised address: a dot (in any disguise) before a listed TLD.
+_TLD_HINT_RE = re.compile(rf"(?:\.|dot|[)\]}}>])\s*(?:{_TLDS})\b", re.IGNORECASE)
 
 
 def extract_emails(text: str, *, field: Field = "text") -> list[Contact]:
     """E-mail addresses in ``text``, plain and "at"/"dot"-disguised, values lower-cased."""
     out: list[Contact] = []
     taken: list[tuple[int, int]] = []
-    for m in _PLAIN_EMAIL_RE.finditer(text):
+    if "@" not in text and "＠" not in text and _TLD_HINT_RE.search(text) is None:
+        return out
+    for m in _PLAIN_EMAIL_RE.finditer(text) if "@" in text else ():
         value = f"{m['local']}@{m['domain']}".lower()
         out.append(Contact("email", value, m.group(), m.span(), False, field))
         taken.append(m.span())
@@ -578,7 +660,7 @@ def extract_handles(text: str, *, field: Field = "text") -> list[Contact]:
         out.append(Contact("handle", value, text[m.start() : end], (m.start(), end), False,
                            field))
         taken.append((m.start(), end))
-    for m in _BARE_HANDLE_RE.finditer(text):
+    for m in _BARE_HANDLE_RE.finditer(text) if "@" in text else ():
         if any(s <= m.start() < e for s, e in taken):
             continue
         name = m["name"].rstrip("._")
@@ -591,11 +673,21 @@ def extract_handles(text: str, *, field: Field = "text") -> list[Contact]:
 # --------------------------------------------------------------------------------------------
 # URLs
 
+#: Necessary for any URL that :func:`bastion.signals.url.extract_urls` finds: a scheme
+#: (possibly defanged) or a dot in any of its spellings followed by two letters.
+_URL_HINT_RE = re.compile(
+    r"h(?:tt|xx|\*\*)ps?|[\w\-](?:\.|\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\))[^\W\d_]{2}",
+    re.IGNORECASE,
+)
+
+
 def extract_urls(text: str, *, field: Field = "text") -> list[Contact]:
     """URLs in ``text`` through the ``url`` signal type (:func:`bastion.signals.url
     .extract_urls`): values are canonical URLs; defanged forms (``hxxp``, ``[.]``) count as
     disguised. Raises LimitExceeded for a text with more URLs than that function allows."""
-    out = []
+    out: list[Contact] = []
+    if _URL_HINT_RE.search(text) is None:
+        return out
     for found in url_signal.extract_urls(text):
         s, e = found.span
         raw = text[s:e]
