@@ -1,0 +1,203 @@
+"""Keyword list matching on normalised text; spans in the original; updates in place."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bastion.errors import LimitExceeded
+from bastion.index.keyword import KeywordIndex
+from bastion.signals.keyword import parse_keyword_entry
+
+
+def hits(idx: KeywordIndex[str], text: str) -> list[tuple[str, str]]:
+    return [(m.key, m.matched) for m in idx.match(text)]
+
+
+@pytest.fixture
+def example() -> KeywordIndex[str]:
+    idx: KeywordIndex[str] = KeywordIndex()
+    idx.add("word", parse_keyword_entry("example"))
+    return idx
+
+
+# Issue 7, "Checked by": all of these match the entry "example" ...
+@pytest.mark.parametrize(
+    "text",
+    ["ｅｘａｍｐｌｅ", "exa\u200bmple", "EXAMPLE", "e x a m p l e", "3xampl3", "An Example."],
+)
+def test_evasions_match(example: KeywordIndex[str], text: str) -> None:
+    (m,) = example.match(text)
+    s, e = m.span
+    assert text[s:e] == m.matched
+    assert normalised_letters(m.matched) == "example"
+
+
+def normalised_letters(s: str) -> str:
+    return re.sub(r"[^a-z]", "", unicodedata.normalize("NFKC", s).lower().replace("3", "e"))
+
+
+def test_words_and_prefixes(example: KeywordIndex[str]) -> None:
+    assert hits(example, "examples") == []
+    assert hits(example, "counterexample") == []
+    example.add("prefix", parse_keyword_entry("example", match="prefix"))
+    assert hits(example, "examples!") == [("prefix", "example")]
+    assert hits(example, "counterexamples") == []
+    example.add("sub", parse_keyword_entry("example", match="substring"))
+    assert hits(example, "counterexamples") == [("sub", "example")]
+
+
+def test_cafe_nfc_and_nfd() -> None:
+    idx: KeywordIndex[str] = KeywordIndex()
+    idx.add("c", parse_keyword_entry("café"))
+    nfc = "at the café now"
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert hits(idx, nfc) == [("c", "café")]
+    ((_, matched),) = hits(idx, nfd)
+    assert matched == unicodedata.normalize("NFD", "café")  # the combining mark included
+    assert hits(idx, "at the cafe now") == [("c", "cafe")]
+
+
+def test_unspaced_scripts_and_emoji() -> None:
+    idx: KeywordIndex[str] = KeywordIndex()
+    idx.add("zh", parse_keyword_entry("你好"))
+    idx.add("th", parse_keyword_entry("สวัสดี"))
+    idx.add("pizza", parse_keyword_entry("🍕"))
+    idx.add("ru", parse_keyword_entry("привет"))
+    assert hits(idx, "我说你好吗") == [("zh", "你好")]
+    assert hits(idx, "คำว่าสวัสดีครับ") == [("th", "สวัสดี")]
+    assert hits(idx, "cheese🍕\ufe0f!") == [("pizza", "🍕\ufe0f")]
+    assert hits(idx, "ПРИВЕТ мир") == [("ru", "ПРИВЕТ")]
+    assert hits(idx, "приветствую") == []
+
+
+def test_collapse_repeats_only_when_asked() -> None:
+    idx: KeywordIndex[str] = KeywordIndex()
+    idx.add("plain", parse_keyword_entry("example"))
+    assert hits(idx, "exxxaammple") == []
+    idx.add("collapse", parse_keyword_entry("example", collapse_repeats=True))
+    assert hits(idx, "so exxxaammple!") == [("collapse", "exxxaammple")]
+    assert {k for k, _ in hits(idx, "example")} == {"plain", "collapse"}
+
+
+def test_one_written_for_l() -> None:
+    idx: KeywordIndex[str] = KeywordIndex()
+    idx.add("k", parse_keyword_entry("kill"))
+    assert hits(idx, "k1ll k111 ki11") == [("k", "k1ll"), ("k", "k111"), ("k", "ki11")]
+    assert hits(idx, "kiii") == [("k", "kiii")]  # the price of reading 1 as both i and l
+
+
+def test_many_texts_and_spans() -> None:
+    idx: KeywordIndex[int] = KeywordIndex()
+    idx.add(1, parse_keyword_entry("new in town"))
+    idx.add(2, parse_keyword_entry("example"))
+    texts = ["Hi, NEW   in\ntown!", "nothing here", "", "an e.x.a.m.p.l.e and example"]
+    out = idx.match_many(texts)
+    assert [[(m.key, m.span) for m in r] for r in out] == [
+        [(1, (4, 17))],
+        [],
+        [],
+        [(2, (3, 16)), (2, (21, 28))],
+    ]
+    for text, r in zip(texts, out, strict=True):
+        for m in r:
+            assert text[m.span[0] : m.span[1]] == m.matched
+
+
+def test_updates_are_visible_at_once_and_after_rebuilds() -> None:
+    idx: KeywordIndex[int] = KeywordIndex(delta_limit=8)
+    idx.add_many((i, parse_keyword_entry(f"term{chr(97 + i % 26)}{i}")) for i in range(50))
+    assert hits(idx, "x termc2 y") == [(2, "termc2")]  # type: ignore[arg-type]
+    for i in range(50, 80):  # past delta_limit: background rebuilds
+        idx.add(i, parse_keyword_entry(f"fresh{i}"))
+        assert [m.key for m in idx.match(f"a fresh{i} b")] == [i]
+    idx.wait_idle(10)
+    assert [m.key for m in idx.match("fresh55 termc2")] == [55, 2]
+    assert idx.remove(55)
+    assert [m.key for m in idx.match("fresh55 termc2")] == [2]
+    idx.add(2, parse_keyword_entry("replaced"))
+    assert [m.key for m in idx.match("termc2 replaced")] == [2]
+    assert [m.span for m in idx.match("termc2 replaced")] == [(7, 15)]
+    assert len(idx) == 79
+
+
+def test_concurrent_readers_during_updates() -> None:
+    idx: KeywordIndex[int] = KeywordIndex(delta_limit=4)
+    idx.add_many((i, parse_keyword_entry(f"base{i}")) for i in range(20))
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                assert [m.key for m in idx.match("base3 base7")] == [3, 7]
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    t0 = time.monotonic()
+    for i in range(100, 140):
+        idx.add(i, parse_keyword_entry(f"more{i}"))
+    stop.set()
+    t.join(30)
+    idx.wait_idle(10)
+    assert not errors
+    assert time.monotonic() - t0 < 60
+    assert [m.key for m in idx.match("more139")] == [139]
+
+
+def test_limits() -> None:
+    idx: KeywordIndex[int] = KeywordIndex(max_entries=2, max_chars=10)
+    idx.add(1, parse_keyword_entry("a"))
+    idx.add(2, parse_keyword_entry("b"))
+    with pytest.raises(LimitExceeded):
+        idx.add(3, parse_keyword_entry("c"))
+    with pytest.raises(LimitExceeded):
+        idx.add_many([(3, parse_keyword_entry("c"))])
+    with pytest.raises(LimitExceeded):
+        idx.match("x" * 11)
+    assert idx.match_many([]) == []
+
+
+WORDS = ["example", "café", "new in town", "🍕", "你好", "test", "exam"]
+
+
+def _oracle(text: str, term: str) -> bool:
+    """Plain-text oracle for unevaded text: a case-insensitive whole-word occurrence."""
+    t = re.escape(term)
+    left = r"(?<![^\W_])" if term[0].isalnum() and term[0].isascii() else ""
+    right = r"(?![^\W_])" if term[-1].isalnum() and term[-1].isascii() else ""
+    return re.search(left + t + right, text, re.IGNORECASE) is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([*WORDS, "examples", "xtest", " ", ".", "a", "b"]), max_size=12))
+def test_against_plain_oracle(tokens: list[str]) -> None:
+    idx: KeywordIndex[str] = KeywordIndex()
+    for w in WORDS:
+        idx.add(w, parse_keyword_entry(w))
+    text = " ".join(tokens)
+    got = {m.key for m in idx.match(text)}
+    want = {w for w in WORDS if _oracle(text, w)}
+    assert got == want
+    for m in idx.match(text):
+        assert text[m.span[0] : m.span[1]].lower() == m.term.lower()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_arbitrary_text_never_crashes_and_spans_are_inside(text: str) -> None:
+    idx: KeywordIndex[str] = KeywordIndex()
+    for w in ["a", "e x", "🍕", "ß", "ab"]:
+        idx.add(w, parse_keyword_entry(w, match="substring"))
+    for m in idx.match(text):
+        s, e = m.span
+        assert 0 <= s < e <= len(text)
+        assert text[s:e] == m.matched
