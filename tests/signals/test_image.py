@@ -18,12 +18,15 @@ from bastion.errors import LimitExceeded, UnhashableContent
 from bastion.signals.compute import hash_bytes, hash_file
 from bastion.signals.image import (
     BACKGROUND_RGB,
+    composite,
     decode_image,
     float_to_8bit,
     int_to_8bit,
+    prepared_pictures,
+    squash_image,
     stored_rgb,
 )
-from bastion.signals.pdq import DIHEDRAL_TRANSFORMS, hamming, pdq_hash
+from bastion.signals.pdq import DIHEDRAL_TRANSFORMS, hamming, pdq_hash, prepare
 from bastion.signals.result import HashResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -391,3 +394,56 @@ def test_fast_decode_is_close_and_flagged(original: Image.Image, original_hash: 
     assert any("fast decode" in n for n in fast.notes)
     assert (fast.width, fast.height) == (2000, 1255)
     assert hamming(stored(fast)[0], stored(exact)[0]) <= 16
+
+
+# --- the squash done in Pillow equals pdq.prepare -----------------------------------------
+
+SQUASH_SIZES = [(513, 513), (1024, 768), (1536, 1024), (2048, 2048), (1600, 1004),
+                (600, 300), (300, 600), (5000, 513), (512, 1000), (100, 3000), (4096, 3072)]
+
+
+@pytest.mark.parametrize("size", SQUASH_SIZES)
+def test_squash_image_equals_prepare(size: tuple[int, int]) -> None:
+    rng = np.random.default_rng(size[0] * 7 + size[1])
+    a = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+    assert np.array_equal(np.asarray(squash_image(Image.fromarray(a))), prepare(a))
+
+
+def test_random_sizes_squash_equals_prepare() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        w, h = (int(v) for v in rng.integers(200, 3000, 2))
+        a = rng.integers(0, 256, size=(h, w), dtype=np.uint8)
+        got = np.asarray(squash_image(Image.fromarray(a)))
+        want = prepare(np.repeat(a[:, :, None], 3, axis=2))[:, :, 0]
+        assert np.array_equal(got, want), (w, h)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_prepared_pictures_equal_convert_then_prepare(original: Image.Image, mode: str) -> None:
+    im = _in_memory(original, mode)
+    stored_small, _ = prepared_pictures(im)
+    assert np.array_equal(stored_small, prepare(stored_rgb(im)))
+
+
+def test_prepared_wide_int_range_uses_whole_picture_extrema() -> None:
+    a = np.zeros((1000, 1000), dtype=np.int32)
+    a[500:, :] = 200
+    a[3, 3] = 70_000  # a single pixel the squash does not sample widens the range
+    im = Image.fromarray(a)
+    small, _ = prepared_pictures(im)
+    assert np.array_equal(small, prepare(stored_rgb(im)))
+    assert small[-1, 0, 0] == 1  # 200 scaled from 0..70000, not kept as 200
+
+
+def test_prepared_displayed_with_unsampled_transparent_pixel(original: Image.Image) -> None:
+    rgba = original.convert("RGBA")
+    rgba.putpixel((1, 1), (0, 0, 0, 0))  # row/column 1 are not sampled by the squash
+    stored_small, shown = prepared_pictures(rgba)
+    assert shown is not None and np.array_equal(shown, stored_small)
+    half = original.convert("RGBA")
+    half.putalpha(Image.new("L", half.size, 100))
+    _s2, shown2 = prepared_pictures(half)
+    full = stored_rgb(half)
+    assert shown2 is not None
+    assert np.array_equal(shown2, prepare(composite(full, np.full(full.shape[:2], 100, np.uint8))))
