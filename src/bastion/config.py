@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from bastion.errors import ConfigurationError
 
@@ -59,6 +59,38 @@ class Settings(BaseModel):
     fast_decode: bool = False
     #: Days the content log keeps scanned items' signals for retro-hunt.
     content_log_days: int = Field(default=365, gt=0)
+    #: Address the service is reached at (printed at start; links in the UI). Default:
+    #: ``http://HOST:PORT`` of ``bastion serve``.
+    public_url: str | None = None
+    #: Largest upload the API accepts, bytes (POST /v1/content, /v1/hash, bank entries):
+    #: refused with 413 from ``Content-Length`` or while streaming. Uploads are held in
+    #: memory (never spooled to disk), so this bounds memory per request.
+    api_max_upload_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    #: Requests per second allowed per API key (token bucket, per process); 0 = no limit.
+    api_rate_per_s: float = Field(default=1000.0, ge=0)
+    #: Burst size of the per-key token bucket (requests).
+    api_rate_burst: int = Field(default=2000, gt=0)
+    #: A bearer token that may read ``/metrics`` only (besides keys with scope ``admin``).
+    metrics_token: SecretStr | None = None
+    #: Fetch ``fetch_url`` submissions (POST /v1/content). Off by default: fetching URLs
+    #: chosen by callers is a server-side request forgery risk.
+    fetch_urls: bool = False
+    #: Networks (CIDR, e.g. ``10.1.2.0/24``) that URL fetching may reach although they are
+    #: not public addresses; empty by default (loopback, private, link-local, multicast and
+    #: reserved addresses are refused).
+    fetch_allow_networks: tuple[str, ...] = ()
+    #: Largest body one URL fetch reads, bytes.
+    fetch_max_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    #: Seconds one URL fetch may take in all (redirects included).
+    fetch_timeout_s: float = Field(default=15.0, gt=0)
+
+    @field_validator("fetch_allow_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        """Accept a comma-separated string (environment variables)."""
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
 
     def resolved_database_url(self) -> str:
         """The database URL to connect to (the SQLite default under :attr:`home`)."""

@@ -213,3 +213,8 @@ class StoreMeta(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# The service's tables (API keys, content verdicts) live in their own module; importing it
+# here puts them in ``Base.metadata`` for Alembic and the schema test.
+from bastion.store import models_api as _models_api  # noqa: E402, F401
