@@ -28,9 +28,9 @@ def _root() -> None:
 
 
 def _register_all() -> None:
-    from bastion.cli import bank_cmd, hash_cmd, scan_cmd
+    from bastion.cli import ads_cmd, bank_cmd, hash_cmd, scan_cmd
 
-    for module in (hash_cmd, bank_cmd, scan_cmd):
+    for module in (hash_cmd, bank_cmd, scan_cmd, ads_cmd):
         module.register(app)
 
 

@@ -139,7 +139,7 @@ def fit_lexicon(
         y[r] = int(ex.label)
         digest.update(json.dumps([ex.ad.text, ex.ad.title, ex.ad.location, ex.label])
                       .encode())
-    seen: list[bool] = [bool(v) for v in x.any(axis=0)]
+    seen: list[bool] = np.asarray(x.any(axis=0)).astype(bool).tolist()
     model = LogisticRegression(C=c, solver="lbfgs", max_iter=1000)
     model.fit(x[:, seen], y)
     fitted = dict(zip([k for k, s in zip(ids, seen, strict=True) if s],
