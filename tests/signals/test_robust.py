@@ -123,14 +123,19 @@ def test_bank_variants_are_centre_crops_and_bands(bridge: RGBArray) -> None:
     assert not any(v.kind == "trimmed" for v, _ in variants)
 
 
-def test_regions_are_taken_of_the_trimmed_picture() -> None:
+def test_regions_are_taken_of_the_trimmed_picture_too() -> None:
     boxed = load("hasher-edge-cases/letterboxed_sample-b.jpg")
     content = boxed[200:1204, 200:1800]
     for variants in (query_variants(boxed), bank_variants(boxed)):
         assert variants[0][0].kind == "trimmed"
         assert np.array_equal(variants[0][1], content)
         bands = {v.detail: p for v, p in variants if v.kind == "band"}
-        assert np.array_equal(bands["top-80"], content[: round(0.8 * content.shape[0])])
+        assert sorted(bands) == ["bottom-80", "top-80", "trimmed:bottom-80", "trimmed:top-80"]
+        assert np.array_equal(bands["top-80"], boxed[: round(0.8 * boxed.shape[0])])
+        assert np.array_equal(bands["trimmed:top-80"], content[: round(0.8 * content.shape[0])])
+    crops = {v.detail: p for v, p in bank_variants(boxed) if v.kind == "crop"}
+    assert sorted(crops) == sorted(f"trimmed:centre-{s}" for s in CROP_SCALES)
+    assert np.array_equal(crops["trimmed:centre-90"], content[50:954, 80:1520])
 
 
 def test_tiny_pictures_get_no_region_variants() -> None:
@@ -163,6 +168,11 @@ def test_bands_compare_only_with_the_same_band() -> None:
     bottom = Variant("band", 1, None, "bottom-80")
     assert pair_threshold(top, Variant("band", 0, None, "top-80"), 31) == min(31, BAND_THRESHOLD)
     assert pair_threshold(top, bottom, 31) is None
+    # The same region of the trimmed picture is the same region.
+    trimmed_top = Variant("band", 2, None, "trimmed:top-80")
+    assert pair_threshold(top, trimmed_top, 31) == min(31, BAND_THRESHOLD)
+    assert pair_threshold(trimmed_top, top, 31) == min(31, BAND_THRESHOLD)
+    assert pair_threshold(trimmed_top, Variant("band", 3, None, "trimmed:bottom-80"), 31) is None
     for whole in WHOLE:
         assert pair_threshold(top, whole, 31) is None
         assert pair_threshold(whole, top, 31) is None
