@@ -16,6 +16,7 @@ from bastion.signals.text import (
     normalise,
     normalise_many,
     normalise_term,
+    normalise_terms,
 )
 
 
@@ -156,3 +157,13 @@ def test_batches_equal_single_texts(texts: list[str]) -> None:
     assert batch.text.text.split(BATCH_SEPARATOR) == [normalise(t).text for t in texts] or (
         not texts and batch.text.text == ""
     )
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(_texts, st.booleans()), max_size=8))
+def test_batched_terms_equal_single_terms(items: list[tuple[str, bool]]) -> None:
+    terms = [t for t, _ in items]
+    flags = [c for _, c in items]
+    assert normalise_terms(terms, flags) == [
+        normalise_term(t, collapse=c) for t, c in items
+    ]

@@ -47,6 +47,7 @@ from bastion.signals.text import (
     char_class,
     collapse_repeats,
     normalise_many,
+    normalise_terms,
 )
 
 K = TypeVar("K", bound=Hashable)
@@ -92,10 +93,9 @@ class _Payload(Generic[K]):
 class _Automaton(Generic[K]):
     """One immutable automaton over a group of entries of one channel."""
 
-    def __init__(self, items: Iterable[tuple[K, KeywordEntry]]) -> None:
+    def __init__(self, items: Iterable[tuple[K, KeywordEntry, str]]) -> None:
         by_pattern: dict[str, list[_Payload[K]]] = {}
-        for key, entry in items:
-            pattern = entry.normalised
+        for key, entry, pattern in items:
             if not pattern:
                 continue
             left = entry.match in ("word", "prefix") and _boundary_char(pattern[0])
@@ -137,10 +137,13 @@ def _channel(entry: KeywordEntry) -> int:
     return 1 if entry.collapse_repeats else 0
 
 
-def _build(items: Iterable[tuple[K, KeywordEntry]]) -> tuple[_Automaton[K] | None, ...]:
-    groups: tuple[list[tuple[K, KeywordEntry]], list[tuple[K, KeywordEntry]]] = ([], [])
-    for key, entry in items:
-        groups[_channel(entry)].append((key, entry))
+_Item = tuple[K, KeywordEntry, str]
+
+
+def _build(items: Iterable[_Item[K]]) -> tuple[_Automaton[K] | None, ...]:
+    groups: tuple[list[_Item[K]], list[_Item[K]]] = ([], [])
+    for item in items:
+        groups[_channel(item[1])].append(item)
     return tuple(_Automaton(g) if g else None for g in groups)
 
 
@@ -163,6 +166,8 @@ class KeywordIndex(Generic[K]):
         max_chars: int = MAX_TEXT_CHARS,
     ) -> None:
         self._live: dict[K, KeywordEntry] = {}
+        #: Each live entry's matching form, computed once when added.
+        self._patterns: dict[K, str] = {}
         self._delta: dict[K, KeywordEntry] = {}
         self._state: _State[K] = _State((None, None), (None, None))
         self._lock = threading.Lock()
@@ -189,6 +194,7 @@ class KeywordIndex(Generic[K]):
             if key not in self._live and len(self._live) >= self._max_entries:
                 raise LimitExceeded(f"keyword index holds {self._max_entries} entries already")
             self._live[key] = entry
+            self._patterns[key] = entry.normalised
             self._delta[key] = entry
             self._publish_delta_locked()
             if len(self._delta) > self._delta_limit:
@@ -198,11 +204,15 @@ class KeywordIndex(Generic[K]):
         """Add many entries (a bank load) and rebuild the main automata at once, in the
         calling thread. Raises :class:`LimitExceeded` past ``max_entries`` (nothing added)."""
         items = list(items)
+        patterns = normalise_terms(
+            [e.term for _, e in items], [e.collapse_repeats for _, e in items]
+        )
         with self._lock:
             new_keys = {k for k, _ in items if k not in self._live}
             if len(self._live) + len(new_keys) > self._max_entries:
                 raise LimitExceeded(f"keyword index would exceed {self._max_entries} entries")
             self._live.update(items)
+            self._patterns.update((k, p) for (k, _), p in zip(items, patterns, strict=True))
             snapshot = dict(self._live)
         self._swap_main(snapshot)
 
@@ -211,6 +221,7 @@ class KeywordIndex(Generic[K]):
         with self._lock:
             if self._live.pop(key, None) is None:
                 return False
+            self._patterns.pop(key, None)
             if self._delta.pop(key, None) is not None:
                 self._publish_delta_locked()
             return True
@@ -222,8 +233,12 @@ class KeywordIndex(Generic[K]):
             t.join(timeout)
 
     def _publish_delta_locked(self) -> None:
-        delta = _build(self._delta.items())
+        delta = _build(self._items(self._delta))
         self._state = _State(self._state.main, (delta[0], delta[1]))
+
+    def _items(self, entries: dict[K, KeywordEntry]) -> list[_Item[K]]:
+        pats = self._patterns
+        return [(k, e, pats[k]) for k, e in entries.items() if k in pats]
 
     def _start_rebuild_locked(self) -> None:
         if self._rebuild is not None and self._rebuild.is_alive():
@@ -236,12 +251,14 @@ class KeywordIndex(Generic[K]):
         self._rebuild.start()
 
     def _swap_main(self, snapshot: dict[K, KeywordEntry]) -> None:
-        main = _build(snapshot.items())
+        with self._lock:
+            items = self._items(snapshot)
+        main = _build(items)
         with self._lock:
             self._delta = {
                 k: e for k, e in self._live.items() if snapshot.get(k) is not e
             }
-            delta = _build(self._delta.items())
+            delta = _build(self._items(self._delta))
             self._state = _State((main[0], main[1]), (delta[0], delta[1]))
             again = self._rebuild_again or len(self._delta) > self._delta_limit
             self._rebuild_again = False

@@ -44,6 +44,7 @@ Standard #51 (emoji modifiers and variation selectors).
 from __future__ import annotations
 
 import functools
+import re
 import threading
 import unicodedata
 from collections.abc import Sequence
@@ -523,3 +524,22 @@ def is_spaced_word_char(ch: str) -> bool:
     and the characters of Chinese, Japanese, Thai, Lao, Khmer and Myanmar (matched as
     substrings)."""
     return bool(char_class(ch) & BOUNDARY_WORD)
+
+
+def normalise_terms(terms: Sequence[str], collapse: Sequence[bool]) -> list[str]:
+    """:func:`normalise_term` for many terms in one batch (bank loads); ``collapse[i]``
+    says whether term ``i`` has its repeats collapsed. Terms must not contain
+    :data:`BATCH_SEPARATOR` (:func:`bastion.signals.keyword.canonical_term` refuses it)."""
+    if not terms:
+        return []
+    parts = normalise_many(terms, max_chars=_TERM_BATCH_CHARS).text.text.split(BATCH_SEPARATOR)
+    out: list[str] = []
+    for part, col in zip(parts, collapse, strict=True):
+        if col:
+            part = _REPEAT_RE.sub(r"\1", part)
+        out.append(part.strip(" "))
+    return out
+
+
+_TERM_BATCH_CHARS = 1 << 40
+_REPEAT_RE = re.compile(r"(.)\1+", re.DOTALL)

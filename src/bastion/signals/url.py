@@ -581,7 +581,8 @@ _STOP = r"\s<>\"`{}|\^\u3000-\u303f\uff01\uff0c\uff1a\uff1b\uff1f\uff08\uff09"
 _DOT = r"(?:\.|\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\))"
 _URL_IN_TEXT_RE = re.compile(
     # 1: with a scheme (possibly defanged); everything up to a space or a stop character.
-    r"(?<![A-Za-z0-9])(?:h(?:tt|xx|\*\*)ps?(?::|\[:\])(?://|\\\\)|h(?:tt|xx)ps?\[://\])[^" + _STOP + r"]+"
+    r"(?<![A-Za-z0-9])(?:h(?:tt|xx|\*\*)ps?(?::|\[:\])(?://|\\\\)|h(?:tt|xx)ps?\[://\])"
+    r"[^" + _STOP + r"]+"
     # 2: www. without a scheme.
     r"|(?<![\w@.\-])www" + _DOT + r"[^" + _STOP + r"]+"
     # 3: bare name.tld[:port][/path]: not inside a word or an e-mail address.
