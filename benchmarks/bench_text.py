@@ -147,7 +147,8 @@ class Corpus:
                 u, _ = rng.choice(self.urls)
                 u = u if "/" in u else u + "/"
             else:
-                u = f"https://{rng.choice(self.hosts)}/{rng.choice(self.latin)}?id={rng.randint(1, 999)}"
+                host, word = rng.choice(self.hosts), rng.choice(self.latin)
+                u = f"https://{host}/{word}?id={rng.randint(1, 999)}"
             if rng.random() < 0.2:
                 u = f"({u})."
             toks.insert(rng.randrange(len(toks) + 1), u)
