@@ -11,7 +11,9 @@ import hashlib
 import os
 import resource
 import signal
+import struct
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -159,10 +161,17 @@ def test_worker_limits_are_set_and_workers_reused(tmp_path: Path) -> None:
 
 
 def test_real_decoder_in_pool_refuses_a_bomb_within_a_small_memory_limit(tmp_path: Path) -> None:
-    from test_image_formats import bomb_png
+    side = 20000
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    idat = zlib.compress(bytes(side + 1) * 100, 9)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
 
     path = tmp_path / "bomb.png"
-    path.write_bytes(bomb_png())
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat)
+                     + chunk(b"IEND", b""))
     # 400 megapixels would need > 1 GB to decode; the worker has 1 GiB of address space.
     limits = Limits(decode_memory_bytes=1024**3)
     with DecodePool(1, limits=limits) as pool:
