@@ -26,9 +26,12 @@ more than 31 bits, and the plain rule fails on Meta's own sample clips. Bastion 
    video it measures how much of the bank video the query shows. When both sides are equally
    dense the windows hold one frame each and this is the plain rule.
 
-Frames may carry variants: a frame of a letterboxed or pillarboxed video hashed again with its
-bars removed (``trimmed``, :mod:`bastion.signals.video`). A frame is matched when any of its
-variants is within the threshold of any variant of the other side's frame; it is counted once.
+Frames may carry variants (:mod:`bastion.signals.video`): a frame of a letterboxed or
+pillarboxed video hashed again with its bars removed (``trimmed``), and the four halves of the
+picture (``top``, ``bottom``, ``left``, ``right``), which survive a logo or caption over one
+corner or edge. A frame is matched when one of its variants is within the threshold of a
+variant of the other side's frame (whole pictures, stored or trimmed, with each other; a half
+only with the same half); it is counted once.
 
 Shapes: a PDQ hash is 256 bits, 64 lowercase hex, packed here as four ``uint64`` words (most
 significant first); distances are integers 0-256 (Hamming bits). The index is pure (no I/O):
@@ -37,7 +40,7 @@ the store feeds it; bank videos are added and removed in place, no rebuild.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,22 +229,34 @@ class _Samples:
     interval_s: float
 
 
-_VARIANTS = ("stored", "trimmed")
+#: Variant names by row code; codes below :data:`_WHOLE` are whole pictures.
+_VARIANTS = ("stored", "trimmed", "top", "bottom", "left", "right")
+_WHOLE = 2
+
+Halves = Mapping[str, Sequence[VideoFrame]] | Sequence[tuple[str, Sequence[VideoFrame]]]
 
 
 def _samples(
-    frames: Sequence[VideoFrame], trimmed: Sequence[VideoFrame], min_quality: int
+    frames: Sequence[VideoFrame],
+    trimmed: Sequence[VideoFrame],
+    halves: Halves,
+    min_quality: int,
 ) -> _Samples:
-    """Group ``frames`` and ``trimmed`` by frame number; keep variants of quality >=
-    ``min_quality``; drop frames left without one, and frames whose kept hashes repeat an
-    earlier frame's exactly (the reference's de-duplication)."""
+    """Group ``frames``, ``trimmed`` and the ``halves`` by frame number; keep variants of
+    quality >= ``min_quality``; drop frames left without one, and frames whose kept hashes
+    repeat an earlier frame's exactly (the reference's de-duplication)."""
+    groups: list[tuple[int, Sequence[VideoFrame]]] = [(0, frames), (1, trimmed)]
+    for name, group in halves.items() if isinstance(halves, Mapping) else halves:
+        if name not in _VARIANTS[_WHOLE:]:
+            raise InvalidInput(f"unknown half {name!r} (top, bottom, left, right)")
+        groups.append((_VARIANTS.index(name), group))
     by_frame: dict[int, list[tuple[int, VideoFrame]]] = {}
-    for vi, group in enumerate((frames, trimmed)):
+    for vi, group in groups:
         for f in group:
             if not isinstance(f, VideoFrame):
                 raise InvalidInput("video frames must be VideoFrame values")
             by_frame.setdefault(f.frame, []).append((vi, f))
-    seen: set[tuple[str, ...]] = set()
+    seen: set[tuple[tuple[int, str], ...]] = set()
     ts: list[float] = []
     values: list[str] = []
     row_sample: list[int] = []
@@ -250,7 +265,7 @@ def _samples(
         kept = [(vi, f) for vi, f in variants if f.quality >= min_quality]
         if not kept:
             continue
-        key = tuple(sorted({f.value for _, f in kept}))
+        key = tuple(sorted({(vi, f.value) for vi, f in kept}))
         if key in seen:
             continue
         seen.add(key)
@@ -323,11 +338,14 @@ class VideoIndex:
         frames: Sequence[VideoFrame],
         *,
         trimmed: Sequence[VideoFrame] = (),
+        halves: Halves = (),
     ) -> None:
         """Add (or replace) bank video ``video_id``: its ``frames`` (best every frame) and
-        optionally the same frames with bars removed (``trimmed``, paired by frame number).
-        A video whose frames are all below ``min_quality`` is kept but can never match."""
-        samples = _samples(frames, trimmed, self.min_quality)
+        optionally the same frames with bars removed (``trimmed``) and their halves
+        (``halves``: ``{"top": frames, ...}`` or ``VideoHash.half_frames``), all paired by
+        frame number. A video whose frames are all below ``min_quality`` is kept but can
+        never match."""
+        samples = _samples(frames, trimmed, halves, self.min_quality)
         if video_id in self._videos:
             self.remove(video_id)
         slot = len(self._slot_ids)
@@ -381,10 +399,12 @@ class VideoIndex:
         frames: Sequence[VideoFrame],
         *,
         trimmed: Sequence[VideoFrame] = (),
+        halves: Halves = (),
     ) -> list[VideoMatch]:
         """Every bank video sharing at least one matched frame with the query, with both
-        percentages, whether or not it is a match; highest score first."""
-        q = _samples(frames, trimmed, self.min_quality)
+        percentages, whether or not it is a match; highest score first. ``trimmed`` and
+        ``halves`` as for :meth:`add`."""
+        q = _samples(frames, trimmed, halves, self.min_quality)
         if q.rows.shape[0] == 0 or self._used == 0:
             return []
         qrow, brow, dist = close_pairs(q.rows, self._rows[: self._used], self.threshold)
@@ -399,12 +419,11 @@ class VideoIndex:
             video_id = self._slot_ids[int(slot)]
             assert video_id is not None
             _, bank = self._videos[video_id]
-            out.append(
-                self._score(
-                    video_id, q, bank, qrow[sel], self._row_index[brow[sel]],
-                    dist[sel],
-                )
+            scored = self._score(
+                video_id, q, bank, qrow[sel], self._row_index[brow[sel]], dist[sel]
             )
+            if scored is not None:
+                out.append(scored)
         out.sort(key=lambda m: (-max(m.query_match_pct, m.compared_match_pct), str(m.video_id)))
         return out
 
@@ -413,9 +432,10 @@ class VideoIndex:
         frames: Sequence[VideoFrame],
         *,
         trimmed: Sequence[VideoFrame] = (),
+        halves: Halves = (),
     ) -> list[VideoMatch]:
         """The bank videos the query matches (q% or c% >= ``match_pct``); highest first."""
-        return [m for m in self.scores(frames, trimmed=trimmed) if m.is_match]
+        return [m for m in self.scores(frames, trimmed=trimmed, halves=halves) if m.is_match]
 
     def _score(
         self,
@@ -425,7 +445,13 @@ class VideoIndex:
         qrows: npt.NDArray[np.intp],
         brows: npt.NDArray[np.int32],
         dists: npt.NDArray[np.uint16],
-    ) -> VideoMatch:
+    ) -> VideoMatch | None:
+        # Whole pictures meet whole pictures; a half meets only the same half.
+        qv, bv = q.row_variant[qrows], bank.row_variant[brows]
+        ok = ((qv < _WHOLE) & (bv < _WHOLE)) | (qv == bv)
+        if not ok.any():
+            return None
+        qrows, brows, dists = qrows[ok], brows[ok], dists[ok]
         q_samples = q.row_sample[qrows]
         b_samples = bank.row_sample[brows]
         # Each side in windows of the other side's sampling interval (when coarser).
