@@ -275,3 +275,25 @@ def test_unrelated_shared_pictures_never_match_under_any_pair() -> None:
             compared += 1
             assert matches(qh, bh) == [], (qpath, bpath)
     assert compared >= len(banks) * (len(banks) - 1)
+
+
+def test_a_black_caption_that_border_removal_nibbles_still_matches(
+    bridge: RGBArray, bridge_bank: list[Hashed]
+) -> None:
+    # A black band over the bottom 20% whose last rows are blank: border removal takes those
+    # rows for a bar, so the bands of the trimmed picture shift; those of the picture as
+    # given still line up with the bank's.
+    captioned = bridge.copy()
+    h, w = bridge.shape[:2]
+    k = round(0.2 * h)
+    captioned[h - k :] = 0
+    marks = np.random.default_rng(2).random((k // 3, int(w * 0.9))) < 0.5
+    top = h - k + k // 6
+    captioned[top : top + marks.shape[0], int(w * 0.05) : int(w * 0.05) + marks.shape[1]][marks] = (
+        255
+    )
+    captioned = jpeg(captioned)
+    variants = {v.detail for v, _ in query_variants(captioned)}
+    assert "trimmed:top-80" in variants  # the blank rows were taken for a bar
+    found = matches(query_hashes(captioned), bridge_bank)
+    assert any(q.detail == "top-80" and b.detail == "top-80" for q, b, _, _ in found), found
