@@ -299,6 +299,9 @@ class SyntheticConfig:
     distractor_rate: float = 0.5
     uk_share: float = 0.2
     photo_flip_bits: int = 10
+    #: Start the fictional numbers over when they run out (benchmarks beyond ~57,000
+    #: numbers; unrelated ads may then share a number and link).
+    reuse_phones: bool = False
     start: datetime = field(default_factory=lambda: datetime(2024, 3, 1, tzinfo=UTC))
     days: int = 60
 
@@ -376,7 +379,7 @@ def generate(config: SyntheticConfig | None = None, seed: int = 0) -> list[Synth
     """Generate labelled ads (see the module docstring); ordered by ``posted_at``, then id.
 
     Raises ValueError when the configuration asks for more ads than there are fictional
-    numbers (about 45,000 US and 12,000 UK).
+    numbers (about 45,000 US and 12,000 UK) and ``reuse_phones`` is False.
     """
     cfg = config or SyntheticConfig()
     rng = random.Random(seed)
@@ -389,6 +392,9 @@ def generate(config: SyntheticConfig | None = None, seed: int = 0) -> list[Synth
 
     def new_phone(region: str) -> FictionalPhone:
         p = next(pools[region], None)
+        if p is None and cfg.reuse_phones:
+            pools[region] = iter(us_all if region == "US" else gb_all)
+            p = next(pools[region], None)
         if p is None:
             raise ValueError(f"out of fictional {region} numbers")
         return p
