@@ -187,6 +187,28 @@ def test_trimmed_variants_count_once_per_frame() -> None:
     assert {f.query_variant for f in found[0].matched_frames} == {"trimmed"}
 
 
+def test_halves_meet_only_the_same_half() -> None:
+    rng = random.Random(9)
+    bottom = walk(rng, 20, step=40)
+    index = VideoIndex()
+    index.add("orig", frames([rand_hex(rng) for _ in range(20)]), halves={"bottom": frames(bottom)})
+    # The same hashes as a *top* half, or as whole frames, are not the bottom half.
+    assert (
+        index.scores(frames([rand_hex(rng) for _ in range(20)]), halves={"top": frames(bottom)})
+        == []
+    )
+    assert index.scores(frames(bottom)) == []
+    found = index.match(
+        frames([rand_hex(rng) for _ in range(20)]), halves=[("bottom", frames(bottom))]
+    )
+    assert [(m.query_match_pct, m.compared_match_pct) for m in found] == [(100.0, 100.0)]
+    assert {(f.query_variant, f.compared_variant) for f in found[0].matched_frames} == {
+        ("bottom", "bottom")
+    }
+    with pytest.raises(InvalidInput):
+        index.add("x", frames(bottom), halves={"middle": frames(bottom)})
+
+
 def test_sparse_query_against_dense_bank_is_phase_robust() -> None:
     """Bank at 30 fps, query at 1 fps with a 0.5 s phase shift: the plain rule on 1 fps
     bank hashes fails; the dense bank with windowed c% matches fully."""
@@ -228,14 +250,19 @@ NAMES = sorted(p.stem for p in VIDEO_DIR.glob("*.mp4"))
 
 @pytest.fixture(scope="module")
 def sample_hashes() -> tuple[dict[str, VideoHash], dict[str, VideoHash]]:
-    """(bank videos hashed at every frame, every clip at 1 fps), bars trimmed too."""
+    """(bank videos hashed at every frame, every clip at 1 fps), bars trimmed and halves."""
     dense = {
-        n: hash_video(VIDEO_DIR / f"{n}.mp4", every_frame=True, trim_borders=True,
-                      limits=Limits())
+        n: hash_video(
+            VIDEO_DIR / f"{n}.mp4",
+            every_frame=True,
+            trim_borders=True,
+            halves=True,
+            limits=Limits(),
+        )
         for n in BANK
     }
     sparse = {
-        n: hash_video(VIDEO_DIR / f"{n}.mp4", trim_borders=True, limits=Limits())
+        n: hash_video(VIDEO_DIR / f"{n}.mp4", trim_borders=True, halves=True, limits=Limits())
         for n in NAMES
     }
     return dense, sparse
@@ -246,6 +273,7 @@ def test_sample_clips_match_their_originals_and_nothing_else(
     sample_hashes: tuple[dict[str, VideoHash], dict[str, VideoHash]],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """Whole frames and trimmed frames only: every clip but the large-logo ones."""
     dense, sparse = sample_hashes
     index = VideoIndex()
     for name in BANK:
@@ -271,6 +299,37 @@ def test_sample_clips_match_their_originals_and_nothing_else(
         assert matched == ([want] if want else []), (name, scores)
     with capsys.disabled():
         print("\nvPDQ sample clips, dense bank, 1 fps queries:\n  " + "\n  ".join(report))
+
+
+@pytest.mark.slow
+def test_with_halves_even_the_large_logo_clips_match(
+    sample_hashes: tuple[dict[str, VideoHash], dict[str, VideoHash]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With halves hashed on both sides every chair and pattern clip, the large-logo ones
+    included, matches its original and nothing else; doorknob and the padded clip match
+    nothing."""
+    dense, sparse = sample_hashes
+    index = VideoIndex()
+    for name in BANK:
+        d = dense[name]
+        index.add(name, d.frames, trimmed=d.trimmed_frames, halves=d.half_frames)
+    report = []
+    for name in NAMES:
+        q = sparse[name]
+        scores = index.scores(q.frames, trimmed=q.trimmed_frames, halves=q.half_frames)
+        matched = [m.video_id for m in scores if m.is_match]
+        report.append(
+            f"{name}: "
+            + ", ".join(
+                f"{m.video_id} q={m.query_match_pct:.0f}% c={m.compared_match_pct:.0f}%"
+                for m in scores
+            )
+        )
+        want = expected_original(name)
+        assert matched == ([want] if want else []), (name, scores)
+    with capsys.disabled():
+        print("\nwith halves:\n  " + "\n  ".join(report))
 
 
 @pytest.mark.slow

@@ -248,3 +248,19 @@ def test_to_json_shape(clips: Clips) -> None:
         ["frame", "quality", "timestamp_s", "value"]
     ] * 3
     assert np.all(np.diff([f["timestamp_s"] for f in out["frames"]]) > 0)
+
+
+def test_halves_are_hashed_inside_the_bars(clips: Clips) -> None:
+    boxed = hash_video(clips.letterbox, trim_borders=True, halves=True, limits=LIMITS)
+    plain = hash_video(clips.plain, halves=True, limits=LIMITS)
+    assert [name for name, _ in boxed.half_frames] == ["top", "bottom", "left", "right"]
+    for (name, got), (_, want) in zip(boxed.half_frames, plain.half_frames, strict=True):
+        assert [f.frame for f in got] == [f.frame for f in boxed.frames]
+        d = [hamming(a.value, b.value) for a, b in zip(got, want, strict=True)]
+        assert max(d) <= 20, (name, d)
+    # Different halves of one picture are different pictures.
+    top, bottom = boxed.half_frames[0][1], boxed.half_frames[1][1]
+    assert min(hamming(a.value, b.value) for a, b in zip(top, bottom, strict=True)) > 31
+    kinds = [(s.variant.kind, s.variant.detail) for s in boxed.signals()]
+    assert kinds[2:] == [("band", "top"), ("band", "bottom"), ("band", "left"), ("band", "right")]
+    assert hash_video(clips.base, limits=LIMITS).half_frames == ()
