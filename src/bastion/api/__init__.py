@@ -1,0 +1,1 @@
+"""Bastion's HTTP API (FastAPI): :func:`bastion.api.app.create_app` builds it."""

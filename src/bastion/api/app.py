@@ -1,0 +1,211 @@
+"""The API application: :func:`create_app` builds it from :class:`~bastion.config.Settings`.
+
+Layers around the routers, outermost first: metrics (counts every response), body limits
+(413 from ``Content-Length`` or while streaming), authentication and authorisation (401,
+403, 429; :mod:`bastion.api.auth`), then FastAPI's routing. Errors become problem+json
+responses from one table (:mod:`bastion.api.problems`); an unexpected exception is logged
+with its stack trace and answered with a bare 500 problem, never the trace.
+
+The app owns (and closes at shutdown) what it creates: the store connection, a
+:class:`~bastion.scan.service.MatchService` loading the indexes in the background and
+following the bank change log, and the isolated decode pool. Tests may pass their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
+from pydantic import TypeAdapter
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bastion.api.auth import PUBLIC_PATHS, AuthMiddleware, KeyCache
+from bastion.api.deps import Services
+from bastion.api.fetch import FetchPolicy
+from bastion.api.limits import BodyLimitMiddleware, RateLimiter
+from bastion.api.metrics import Metrics, MetricsMiddleware
+from bastion.api.problems import (
+    HTTP_PROBLEMS,
+    PROBLEM_JSON,
+    error_problem,
+    problem_body,
+)
+from bastion.api.routers import banks, content, health, match, metrics, retrohunt
+from bastion.api.schemas import ContentJsonIn, EntriesIn
+from bastion.apikeys import service as keys
+from bastion.apikeys.service import ApiKeyRecord
+from bastion.config import Settings
+from bastion.content.service import ContentService
+from bastion.errors import BastionError
+from bastion.scan.service import MatchService
+from bastion.signals.isolation import DecodePool
+from bastion.store.database import Database, open_database
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "1.0"
+
+
+def _problem_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _loc(loc: Any) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or "body"
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(BastionError)
+    async def _bastion(request: Request, exc: BastionError) -> JSONResponse:
+        status, body, headers = error_problem(exc, request.url.path)
+        return _problem_response(status, body, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _loc(e.get("loc", ())), "detail": str(e.get("msg", "invalid"))}
+            for e in exc.errors()
+        ]
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            pt = HTTP_PROBLEMS[400]
+            return _problem_response(400, problem_body(
+                pt, "body is not valid JSON", request.url.path))
+        pt = HTTP_PROBLEMS[422]
+        detail = "; ".join(f"{e['field']}: {e['detail']}" for e in errors[:5])
+        return _problem_response(422, problem_body(pt, detail, request.url.path, errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        cause = exc.__cause__
+        if isinstance(cause, BastionError):  # e.g. PayloadTooLarge while FastAPI read a body
+            return await _bastion(request, cause)
+        pt = HTTP_PROBLEMS.get(exc.status_code) or HTTP_PROBLEMS[
+            400 if exc.status_code < 500 else 500
+        ]
+        detail = exc.detail if isinstance(exc.detail, str) else pt.title
+        return _problem_response(
+            exc.status_code, {**problem_body(pt, detail, request.url.path),
+                              "status": exc.status_code},
+            dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        pt = HTTP_PROBLEMS[500]
+        return _problem_response(500, problem_body(
+            pt, "internal error; the server log has the details", request.url.path))
+
+
+def _custom_openapi(app: FastAPI) -> None:
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = base()
+        comps = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (ContentJsonIn, EntriesIn):
+            js = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
+            for name, sub in js.pop("$defs", {}).items():
+                comps.setdefault(name, sub)
+            comps[model.__name__] = js
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    matcher: MatchService | None = None,
+    pool: DecodePool | None = None,
+    fetch_policy: FetchPolicy | None = None,
+) -> FastAPI:
+    """Build the API for ``settings``. Creates (and closes at shutdown) whatever is not
+    passed: the store (migrated), a background-loading match service following the change
+    log, and the decode pool (``settings.decode_workers``; 0 decodes in-process). Raises
+    :class:`~bastion.errors.ConfigurationError` when the store cannot be opened."""
+    owned: list[Any] = []
+    if db is None:
+        db = open_database(settings)
+        owned.append(db.dispose)
+    if matcher is None:
+        matcher = MatchService(db)
+        matcher.start(background=True)
+        owned.append(matcher.close)
+    if pool is None and settings.decode_workers != 0:
+        pool = DecodePool(settings.decode_workers, limits=settings.limits)
+        owned.append(pool.close)
+    policy = fetch_policy or FetchPolicy.from_settings(
+        settings.fetch_urls, settings.fetch_allow_networks, settings.fetch_max_bytes,
+        settings.fetch_timeout_s,
+    )
+    svc = Services(
+        settings=settings, db=db, matcher=matcher, pool=pool,
+        content=ContentService(db=db, matcher=matcher, settings=settings, pool=pool),
+        fetch_policy=policy, metrics=Metrics(),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        for close in reversed(owned):
+            close()
+
+    app = FastAPI(
+        title="Bastion API",
+        version=API_VERSION,
+        description=(
+            "Hash uploads, match them against banks of known material, and get a verdict. "
+            "Every /v1 route needs `Authorization: Bearer <API key>` with the scope named in "
+            "its `x-required-scope`. Errors are RFC 9457 problem+json."
+        ),
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        dependencies=[],
+    )
+    app.state.services = svc
+    bearer = HTTPBearer(auto_error=False, description="An API key (bastion apikey create)")
+    for r in (content.router, match.router, banks.router, retrohunt.router, metrics.router):
+        app.include_router(r, dependencies=[Depends(bearer)])
+    app.include_router(health.router)
+    _install_handlers(app)
+    _custom_openapi(app)
+
+    def lookup(key: str) -> ApiKeyRecord | None:
+        with db.read() as session:
+            return keys.find_by_key(session, key)
+
+    app.state.key_cache = KeyCache(lookup)
+    app.add_middleware(
+        AuthMiddleware,
+        routes=lambda: list(app.router.routes),
+        key_cache=app.state.key_cache,
+        limiter=RateLimiter(settings.api_rate_per_s, settings.api_rate_burst),
+        metrics_token=(
+            settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        ),
+    )
+    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.api_max_upload_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=lambda: svc.metrics)
+    return app
+
+
+__all__ = ["PUBLIC_PATHS", "create_app"]

@@ -1,0 +1,1 @@
+"""API keys: creation, listing, expiry, revocation and authentication (see :mod:`.service`)."""

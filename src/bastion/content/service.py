@@ -1,0 +1,299 @@
+"""The content service: scan one submitted item, decide, and store its verdict once.
+
+:class:`ContentService` is what ``POST /v1/content`` and ``GET /v1/content/{id}`` call::
+
+    svc = ContentService(db=db, matcher=match_service, settings=settings, pool=pool)
+    verdict = svc.submit_bytes(data, meta, actor="api-key:3")
+    svc.get("post-123")             # the stored verdict and its history
+
+The path (DESIGN.md "The main path"): hash in an isolated decode worker
+(:mod:`bastion.signals.isolation`) -> match (every index, dihedral variants included;
+:class:`~bastion.errors.NotReady` while the indexes load, never ``no_match``) ->
+:func:`bastion.policy.decide` -> ONE write transaction holding the verdict, its first
+history event, the content-log row (signals only, for retro-hunt) and the audit event.
+
+Idempotency on ``content_id``: the request digest is the SHA-256 of what was scanned (the
+bytes, or the canonical JSON of submitted signals). A retry with the same digest returns
+the stored verdict (``replayed: true``) and creates nothing; the same ``content_id`` with
+a different digest raises :class:`~bastion.errors.Conflict`. Two concurrent first
+submissions race on the table's unique ``content_id``: the loser returns the winner's
+verdict (or the conflict).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bastion.config import Settings
+from bastion.content.schemas import ContentMeta
+from bastion.content.signal_input import canonical_json
+from bastion.errors import Conflict, NotFound
+from bastion.policy import decide
+from bastion.scan.service import MatchService, ScanResult, status_of
+from bastion.signals.base import Signal, VideoSignal
+from bastion.signals.compute import hash_bytes
+from bastion.signals.isolation import DecodePool
+from bastion.signals.result import HashResult
+from bastion.store.audit import record_audit_event
+from bastion.store.content_log import log_item
+from bastion.store.models import RetrohuntMatch
+from bastion.store.models_api import ContentVerdict, ContentVerdictEvent
+from bastion.store.types import utcnow
+
+Source = Literal["upload", "url", "signals"]
+
+
+def digest_bytes(data: bytes) -> str:
+    """SHA-256 (64 hex) of submitted bytes: the request digest of a file submission."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def digest_signals(signals: list[Signal | VideoSignal]) -> str:
+    """SHA-256 (64 hex) of the canonical JSON of submitted signals."""
+    text = json.dumps(canonical_json(signals), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class Verdict:
+    """A content item's verdict (DESIGN.md shape; see :mod:`bastion.content.schemas`).
+    ``history`` is filled by :meth:`ContentService.get` only."""
+
+    content_id: str
+    status: str
+    decision: str
+    decision_rule: str
+    signals: list[dict[str, Any]]
+    matches: list[dict[str, Any]]
+    submitted_at: datetime
+    reason: str | None = None
+    media_type: str | None = None
+    case_id: str | None = None
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    replayed: bool = False
+    history: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def from_row(cls, row: ContentVerdict, *, replayed: bool = False) -> Verdict:
+        """Build from a stored :class:`~bastion.store.models_api.ContentVerdict`."""
+        v = row.verdict
+        return cls(
+            content_id=row.content_id,
+            status=row.status,
+            decision=row.decision,
+            decision_rule=str(v.get("decision_rule", "")),
+            signals=list(v.get("signals", [])),
+            matches=list(v.get("matches", [])),
+            submitted_at=row.created_at,
+            reason=v.get("reason"),
+            media_type=v.get("media_type"),
+            case_id=row.case_id,
+            actions=list(v.get("actions", [])),
+            replayed=replayed,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The verdict object of the API."""
+        out: dict[str, Any] = {"content_id": self.content_id, "status": self.status}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        out["media_type"] = self.media_type
+        out["signals"] = self.signals
+        out["matches"] = self.matches
+        out["decision"] = self.decision
+        out["decision_rule"] = self.decision_rule
+        out["case_id"] = self.case_id
+        out["actions"] = self.actions
+        out["submitted_at"] = self.submitted_at.isoformat().replace("+00:00", "Z")
+        out["replayed"] = self.replayed
+        if self.history is not None:
+            out["history"] = self.history
+        return out
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat().replace("+00:00", "Z")
+
+
+class ContentService:
+    """Submitting and reading content verdicts (see the module docstring).
+
+    ``matcher``: this process's :class:`~bastion.scan.service.MatchService`; ``pool``: the
+    isolated decode pool (None decodes in-process: tests and debugging only).
+    """
+
+    def __init__(
+        self, *, db: Any, matcher: MatchService, settings: Settings, pool: DecodePool | None
+    ) -> None:
+        self.db = db
+        self.matcher = matcher
+        self.settings = settings
+        self.pool = pool
+
+    # -- hashing -------------------------------------------------------------------------
+
+    def hash(self, data: bytes, *, label: str | None = None) -> HashResult:
+        """Every signal of ``data`` (nothing stored, nothing matched); never raises for bad
+        content (``not_scanned`` with a reason)."""
+        return hash_bytes(
+            data, path=label, limits=self.settings.limits, fast_decode=self.settings.fast_decode,
+            pool=self.pool,
+        )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _existing(self, content_id: str, digest: str) -> Verdict | None:
+        with self.db.read() as session:
+            row = session.execute(
+                select(ContentVerdict).where(ContentVerdict.content_id == content_id)
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            if row.request_digest != digest:
+                raise Conflict(
+                    f"content_id {content_id!r} was already submitted with different content; "
+                    "a content_id names one item: submit changed content under a new id"
+                )
+            return Verdict.from_row(row, replayed=True)
+
+    def get(self, content_id: str) -> Verdict:
+        """The stored verdict of ``content_id`` with its history (oldest first): the
+        ``submitted`` event, retro-hunt matches found later, and events later services
+        append. Raises :class:`NotFound`."""
+        with self.db.read() as session:
+            row = session.execute(
+                select(ContentVerdict).where(ContentVerdict.content_id == content_id)
+            ).scalar_one_or_none()
+            if row is None:
+                raise NotFound(f"no verdict for content_id {content_id!r}")
+            verdict = Verdict.from_row(row)
+            history: list[tuple[datetime, int, dict[str, Any]]] = []
+            for ev in session.execute(
+                select(ContentVerdictEvent)
+                .where(ContentVerdictEvent.verdict_id == row.id)
+                .order_by(ContentVerdictEvent.id)
+            ).scalars():
+                history.append(
+                    (ev.at, 0, {"at": _iso(ev.at), "event": ev.kind, "actor": ev.actor,
+                                **(ev.detail or {})})
+                )
+            for rm in session.execute(
+                select(RetrohuntMatch)
+                .where(RetrohuntMatch.content_id == content_id)
+                .order_by(RetrohuntMatch.id)
+            ).scalars():
+                history.append(
+                    (rm.found_at, 1, {
+                        "at": _iso(rm.found_at),
+                        "event": "retrohunt_match",
+                        "match": {
+                            "bank": rm.bank_name,
+                            "entry_id": None if rm.entry_id is None else str(rm.entry_id),
+                            "signal_type": rm.signal_type,
+                            "distance": rm.distance,
+                            "transform": rm.transform,
+                        },
+                    })
+                )
+            history.sort(key=lambda h: (h[0], h[1]))
+            verdict.history = [h[2] for h in history]
+            return verdict
+
+    # -- submitting ----------------------------------------------------------------------
+
+    def submit_bytes(
+        self, data: bytes, meta: ContentMeta, *, actor: str, source: Source = "upload"
+    ) -> Verdict:
+        """Scan ``data`` (an upload or fetched body held in memory), decide and store.
+        Returns the stored verdict on a retry. Raises :class:`Conflict`,
+        :class:`~bastion.errors.NotReady` (indexes loading: nothing stored)."""
+        digest = digest_bytes(data)
+        existing = self._existing(meta.content_id, digest)
+        if existing is not None:
+            return existing
+        self.matcher.require_ready()
+        hashed = self.hash(data, label=None)
+        scan = self.matcher.scan_result(hashed, content_id=meta.content_id)
+        return self._store(scan, meta, digest=digest, actor=actor, source=source)
+
+    def submit_signals(
+        self, signals: list[Signal | VideoSignal], meta: ContentMeta, *, actor: str
+    ) -> Verdict:
+        """Match signals the platform computed itself (hash-only), decide and store.
+        Raises :class:`Conflict`, :class:`~bastion.errors.NotReady`."""
+        digest = digest_signals(signals)
+        existing = self._existing(meta.content_id, digest)
+        if existing is not None:
+            return existing
+        matches = self.matcher.match_signals(signals)
+        media = "video" if any(isinstance(s, VideoSignal) for s in signals) else None
+        if media is None and any(s.signal_type == "pdq" for s in signals):
+            media = "image"
+        scan = ScanResult(
+            path=None, status=status_of(True, matches), matches=matches,
+            signals=list(signals), media_type=media, content_id=meta.content_id,
+        )
+        return self._store(scan, meta, digest=digest, actor=actor, source="signals")
+
+    def _store(
+        self, scan: ScanResult, meta: ContentMeta, *, digest: str, actor: str, source: Source
+    ) -> Verdict:
+        outcome = decide(scan)
+        now = utcnow()
+        body = {
+            "signals": [s.to_json() for s in scan.signals],
+            "matches": [m.to_json() for m in scan.matches],
+            "reason": scan.reason,
+            "media_type": scan.media_type,
+            "decision_rule": outcome.rule,
+            "actions": [],
+        }
+        try:
+            with self.db.write() as session:
+                row = self._insert(session, scan, meta, body, outcome.decision, digest,
+                                   source, actor, now)
+                verdict = Verdict.from_row(row)
+        except IntegrityError:
+            # Another request stored this content_id first: answer as a retry would.
+            existing = self._existing(meta.content_id, digest)
+            if existing is None:  # pragma: no cover - the winner's row vanished
+                raise
+            return existing
+        return verdict
+
+    def _insert(
+        self, session: Session, scan: ScanResult, meta: ContentMeta, body: dict[str, Any],
+        decision: str, digest: str, source: Source, actor: str, now: datetime,
+    ) -> ContentVerdict:
+        log_id = log_item(
+            session, signals=scan.signals, content_id=meta.content_id, source=f"api:{source}",
+            media_type=scan.media_type, scanned_at=now,
+        )
+        row = ContentVerdict(
+            content_id=meta.content_id, request_digest=digest, source=source,
+            user_id=meta.user_id, status=scan.status, decision=decision, verdict=body,
+            meta=meta.stored_json(), log_item_id=log_id, case_id=None,
+            created_at=now, updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        session.add(ContentVerdictEvent(
+            verdict_id=row.id, at=now, kind="submitted", actor=actor[:200],
+            detail={"status": scan.status, "decision": decision,
+                    "matches": len(scan.matches), "source": source},
+        ))
+        record_audit_event(
+            session, actor=actor, action="content.submit", object_type="content_verdict",
+            object_id=str(row.id),
+            detail={"status": scan.status, "decision": decision, "matches": len(scan.matches)},
+        )
+        session.flush()
+        return row
