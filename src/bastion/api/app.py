@@ -209,3 +209,11 @@ def create_app(
 
 
 __all__ = ["PUBLIC_PATHS", "create_app"]
+
+
+def app_from_env() -> FastAPI:
+    """An app from :func:`~bastion.config.load_settings` (the environment and the TOML
+    file): what each ``bastion serve --workers N`` worker process runs."""
+    from bastion.config import load_settings
+
+    return create_app(load_settings())

@@ -28,9 +28,17 @@ def _root() -> None:
 
 
 def _register_all() -> None:
-    from bastion.cli import ads_cmd, bank_cmd, hash_cmd, scan_cmd
+    from bastion.cli import (
+        ads_cmd,
+        apikey_cmd,
+        bank_cmd,
+        config_cmd,
+        hash_cmd,
+        scan_cmd,
+        serve_cmd,
+    )
 
-    for module in (hash_cmd, bank_cmd, scan_cmd, ads_cmd):
+    for module in (hash_cmd, bank_cmd, scan_cmd, ads_cmd, serve_cmd, apikey_cmd, config_cmd):
         module.register(app)
 
 

@@ -1,0 +1,118 @@
+"""``bastion serve``: the API (FastAPI under uvicorn) with the in-process worker.
+
+On the embedded defaults it needs no configuration: SQLite and files under the data
+directory (``--data-dir`` / ``BASTION_HOME``, default ``./bastion-data``), the built-in
+``sample`` bank created if missing, and, on first start (no API key exists yet), one
+``admin`` API key printed once to stderr with the service's address. Several ``serve``
+processes may share one PostgreSQL database (``BASTION_DATABASE_URL``); each loads its
+indexes from it and follows the bank change log.
+
+``--workers N`` runs N uvicorn worker processes (each with its own indexes: memory grows
+N-fold); the default 1 process serves requests on an event loop and runs blocking work
+(database, matching, waiting for the isolated decode workers) in a thread pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bastion.apikeys import service as keys
+from bastion.banks import service as banks
+from bastion.banks.sample import SAMPLE_BANK, create_sample_bank
+from bastion.config import Settings, load_settings
+from bastion.errors import NotFound
+from bastion.store.database import Database, open_database
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="BASTION_HOME",
+                 help="Data directory (default ./bastion-data)."),
+]
+
+#: Name of the key created on first start.
+FIRST_KEY_NAME = "first-admin"
+
+
+def prepare_store(db: Database, *, sample: bool = True) -> str | None:
+    """Create the ``sample`` bank if missing (when ``sample``) and, when no API key
+    exists, one ``admin`` key; returns that key (to show once) or None."""
+    if sample:
+        with db.write() as session:
+            try:
+                banks.get(session, name=SAMPLE_BANK)
+            except NotFound:
+                create_sample_bank(session, actor="cli:serve")
+    with db.write() as session:
+        if keys.count(session) == 0:
+            _, key = keys.create(session, name=FIRST_KEY_NAME, scopes=["admin"],
+                                 actor="cli:serve")
+            return key
+    return None
+
+
+def _address(settings: Settings, host: str, port: int) -> str:
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def serve_command(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="uvicorn worker processes.")
+    ] = 1,
+    sample: Annotated[
+        bool, typer.Option("--sample/--no-sample", help="Create the sample bank if missing.")
+    ] = True,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log every request (paths and ids only).")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the API (and the in-process worker) until interrupted."""
+    import uvicorn
+
+    from bastion.api.app import create_app
+    from bastion.content.maintenance import Maintenance
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = load_settings(home=data_dir)
+    db = open_database(settings)
+    first_key = prepare_store(db, sample=sample)
+    address = _address(settings, host, port)
+    err = sys.stderr
+    print(f"Bastion is serving at {address}  (API docs {address}/docs, UI {address}/ui/)",
+          file=err)
+    if first_key is not None:
+        print("First start: an admin API key was created. It is shown only this once; "
+              "store it now:", file=err)
+        print(first_key, file=err)
+    err.flush()
+    maintenance = Maintenance(db, settings)
+    maintenance.start()
+    try:
+        if workers == 1:
+            app = create_app(settings, db=db)
+            uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log,
+                        server_header=False)
+        else:
+            os.environ["BASTION_HOME"] = str(settings.home)
+            uvicorn.run("bastion.api.app:app_from_env", factory=True, host=host, port=port,
+                        workers=workers, log_level="info", access_log=access_log,
+                        server_header=False)
+    finally:
+        maintenance.close()
+        db.dispose()
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to the ``bastion`` command."""
+    app.command("serve")(serve_command)
