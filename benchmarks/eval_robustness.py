@@ -274,6 +274,33 @@ def distances(q: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArray
     return out
 
 
+# --------------------------------------------------------------------------- cost
+
+
+def timing(samples: list[tuple[str, RGBArray]], repeat: int = 5) -> dict[str, float]:
+    """Median milliseconds per picture: PDQ alone (8 dihedral hashes), Bastion's query side
+    (that plus border search, variants and their hashes), border search alone, and the bank
+    side (stored hash plus every bank variant)."""
+
+    def per_picture(fn: Callable[[RGBArray], object]) -> float:
+        runs = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            for _, rgb in samples:
+                fn(rgb)
+            runs.append((time.perf_counter() - t) * 1000 / len(samples))
+        return float(np.median(runs))
+
+    from bastion.signals.borders import find_content_box
+
+    return {
+        "pdq_alone_query_ms": per_picture(lambda a: pdq_dihedral(a)),
+        "bastion_query_ms": per_picture(lambda a: hash_query(Side(), 0, a)),
+        "border_search_ms": per_picture(find_content_box),
+        "bastion_bank_ms": per_picture(lambda a: hash_bank(Side(), 0, a)),
+    }
+
+
 # --------------------------------------------------------------------------- evaluation
 
 
@@ -471,6 +498,10 @@ def main() -> int:
             "total": round(time.perf_counter() - t0, 2),
         },
     }
+    sample = [p for p in edited if min(p[1].shape[:2]) >= 256][:12]
+    sample += [(f"{n} letterboxed", EDITS["letterbox-black"](a)) for n, a in sample[:4]]
+    cost = timing(sample)
+    report["cost_ms_per_picture"] = {k: round(v, 2) for k, v in cost.items()}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "eval_robustness.json").write_text(json.dumps(report, indent=2) + "\n")
 
@@ -508,6 +539,13 @@ def main() -> int:
     print(
         f"\nPDQs per edited bank picture: {n_bank_variants:.2f}; seconds: bank {bank_s:.1f}, "
         f"queries {query_s:.1f} (indicative: 2 shared cores)"
+    )
+    print(
+        f"cost per picture ({len(sample)} pictures, 4 letterboxed; median of 5): PDQ alone "
+        f"{cost['pdq_alone_query_ms']:.1f} ms, Bastion query side "
+        f"{cost['bastion_query_ms']:.1f} ms "
+        f"({cost['bastion_query_ms'] / cost['pdq_alone_query_ms']:.1f}x; border search "
+        f"{cost['border_search_ms']:.2f} ms), Bastion bank side {cost['bastion_bank_ms']:.1f} ms"
     )
     print(f"wrote {OUT / 'eval_robustness.json'}")
     return 0
