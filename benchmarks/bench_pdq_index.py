@@ -127,7 +127,7 @@ def run(n: int, args: argparse.Namespace) -> dict[str, float]:
     distances = np.arange(PLANTED) % (MAX_PLANTED_DISTANCE + 1)
     planted = flip_spread(sources, distances, rng)
     others = balanced_words(rng, PLANTED * 7)  # stand-ins for the other 7 dihedral variants
-    base = rss()
+    base = rss(trim=True)
     t_gen, bank = timed(lambda: balanced_words(rng, n))
     words = np.concatenate([bank, planted])
     del bank
@@ -279,7 +279,7 @@ def run_threatexchange(
     from threatexchange.signal_type.pdq.pdq_index import PDQIndex
 
     faiss.omp_set_num_threads(1)
-    base = rss()
+    base = rss(trim=True)
     hexes = words_to_hex(words)
     t_build, te = timed(lambda: PDQIndex(zip(hexes, ids.tolist(), strict=True)))
     hexes.clear()

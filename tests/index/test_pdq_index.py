@@ -459,3 +459,23 @@ def test_snapshot_is_not_pickle_and_bad_files_are_refused(tmp_path: Path) -> Non
         PdqIndex.load(tmp_path / "wrong.npz")
     with pytest.raises(InvalidInput, match="JSON"):
         index.save(tmp_path / "m.npz", meta={"x": object()})
+
+
+def test_snapshot_reader_refuses_pickles_compression_and_truncation(tmp_path: Path) -> None:
+    index = PdqIndex.from_arrays(range(50), random_hashes(np.random.default_rng(2), 50))
+    path = tmp_path / "pdq.npz"
+    index.save(path)
+    with np.load(path) as z:
+        data = {k: z[k] for k in z.files}
+    np.savez_compressed(tmp_path / "zipped.npz", **data)
+    with pytest.raises(InvalidInput, match="compressed"):
+        PdqIndex.load(tmp_path / "zipped.npz")
+    np.savez(tmp_path / "pickled.npz", **{**data, "meta": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(InvalidInput, match="pickle"):
+        PdqIndex.load(tmp_path / "pickled.npz")
+    raw = path.read_bytes()
+    (tmp_path / "short.npz").write_bytes(raw[: len(raw) - 100])
+    with pytest.raises(InvalidInput):
+        PdqIndex.load(tmp_path / "short.npz")
+    with pytest.raises(OSError):
+        PdqIndex.load(tmp_path / "missing.npz")

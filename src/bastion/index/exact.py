@@ -18,16 +18,15 @@ import hashlib
 import json
 import os
 import threading
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from bastion.errors import InvalidInput
+from bastion.index.npz import read_npz, write_npz
 
 IntArray = npt.NDArray[np.int64]
 Digests = npt.NDArray[np.uint8]
@@ -364,37 +363,27 @@ class ExactIndex:
             d_dig = np.frombuffer(b"".join(self._d_by_id.values()), dtype=np.uint8).reshape(
                 -1, self._size
             )
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(
-                    fh,
-                    format=np.array(SNAPSHOT_FORMAT),
-                    version=np.array(SNAPSHOT_VERSION, dtype=np.int64),
-                    meta=np.array(meta_json),
-                    digest_bytes=np.array(self.digest_bytes or 0, dtype=np.int64),
-                    keys=main.keys,
-                    rest=main.rest,
-                    ids=main.ids,
-                    alive=alive,
-                    delta_ids=d_ids,
-                    delta_digests=d_dig,
-                )
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        write_npz(
+            path,
+            {
+                "format": np.array(SNAPSHOT_FORMAT),
+                "version": np.array(SNAPSHOT_VERSION, dtype=np.int64),
+                "meta": np.array(meta_json),
+                "digest_bytes": np.array(self.digest_bytes or 0, dtype=np.int64),
+                "keys": main.keys,
+                "rest": main.rest,
+                "ids": main.ids,
+                "alive": alive,
+                "delta_ids": d_ids,
+                "delta_digests": d_dig,
+            },
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], **kwargs: Any) -> ExactIndex:
         """Read a snapshot written by :meth:`save`. Raises :class:`InvalidInput` for a file
         that is not a valid snapshot, OSError if it cannot be read."""
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except (zipfile.BadZipFile, ValueError, EOFError, KeyError) as exc:
-            raise InvalidInput(f"not an exact index snapshot: {exc}") from None
+        data = read_npz(path, "exact index snapshot")
         try:
             if str(data["format"]) != SNAPSHOT_FORMAT or int(data["version"]) != SNAPSHOT_VERSION:
                 raise InvalidInput("not an exact index snapshot of a supported version")

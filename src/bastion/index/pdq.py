@@ -33,11 +33,9 @@ from __future__ import annotations
 import json
 import os
 import threading
-import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +43,7 @@ import numpy.typing as npt
 
 from bastion.errors import InvalidInput
 from bastion.index.exact import as_entry_ids, has_repeats
+from bastion.index.npz import read_npz, write_npz
 from bastion.index.pdq_flat import BLOCK_ROWS, flat_range_search, to_columns
 from bastion.index.pdq_mih import Layout, MihTables, choose_layout, plan_cost, probe_plan
 
@@ -643,15 +642,7 @@ class PdqIndex:
         }
         for i, off in enumerate(main.tables.offsets):
             arrays[f"offsets_{i}"] = off
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        write_npz(path, arrays)
 
     @classmethod
     def load(
@@ -667,11 +658,7 @@ class PdqIndex:
         and bounds of every array (and the zip CRCs); raises :class:`InvalidInput` for a
         file that is not a valid snapshot, and OSError if it cannot be read.
         """
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except (zipfile.BadZipFile, ValueError, EOFError, KeyError) as exc:
-            raise InvalidInput(f"not a PDQ index snapshot: {exc}") from None
+        data = read_npz(path, "PDQ index snapshot")
         main, delta, saved_threshold, meta = _validate_snapshot(data)
         index = cls(
             saved_threshold if threshold is None else threshold,
