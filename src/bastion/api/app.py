@@ -25,7 +25,7 @@ from fastapi.security import HTTPBearer
 from pydantic import TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bastion.api.auth import PUBLIC_PATHS, AuthMiddleware, KeyCache
+from bastion.api.auth import PUBLIC_PATHS, AuthMiddleware, KeyCache, flat_routes
 from bastion.api.deps import Services
 from bastion.api.fetch import FetchPolicy
 from bastion.api.limits import BodyLimitMiddleware, RateLimiter
@@ -196,7 +196,7 @@ def create_app(
     app.state.key_cache = KeyCache(lookup)
     app.add_middleware(
         AuthMiddleware,
-        routes=lambda: list(app.router.routes),
+        routes=lambda: flat_routes(list(app.router.routes)),
         key_cache=app.state.key_cache,
         limiter=RateLimiter(settings.api_rate_per_s, settings.api_rate_burst),
         metrics_token=(

@@ -79,6 +79,20 @@ def requires(scope: str, *, metrics_token: bool = False) -> dict[str, Any]:
     return extra
 
 
+def flat_routes(routes: list[Any]) -> list[Any]:
+    """Every route, with included routers opened up (FastAPI >= 0.16x keeps an included
+    router as one entry holding ``original_router``). Bastion includes routers without a
+    path prefix, so their routes' paths are the app's."""
+    out: list[Any] = []
+    for r in routes:
+        inner = getattr(r, "original_router", None)
+        if inner is not None:
+            out.extend(flat_routes(list(inner.routes)))
+        else:
+            out.append(r)
+    return out
+
+
 def route_scope(route: Any) -> tuple[str, bool]:
     """``(required scope, accepts metrics token)`` of a route (``admin`` if undeclared)."""
     extra = getattr(route, "openapi_extra", None) or {}
