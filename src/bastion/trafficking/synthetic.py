@@ -140,9 +140,12 @@ def write_phone(phone: FictionalPhone, form: str, rng: random.Random) -> str:
             out.append("".join(rng.choice("Oo") if d == "0" and rng.random() < 0.7 else
                                rng.choice("lI") if d == "1" and rng.random() < 0.7 else d
                                for d in grp))
-        if out == g:
-            out[-1] = out[-1].replace("0", "O", 1) if "0" in out[-1] else out[-1]
-        return "-".join(out)
+        joined = "-".join(out)
+        if joined == "-".join(g):  # nothing substituted by chance: substitute one digit
+            k = min((joined.find(d) for d in "01" if d in joined), default=-1)
+            if k >= 0:  # fictional numbers always hold a 0 or a 1
+                joined = joined[:k] + ("O" if joined[k] == "0" else "l") + joined[k + 1 :]
+        return joined
     if form == "spaced":
         return " ".join(digits)
     if form == "stars":
