@@ -84,14 +84,19 @@ def test_tables_find_exactly_what_a_flat_scan_finds() -> None:
     for i in range(16):
         for b in rng.choice(256, size=2 * i, replace=False):
             queries[i, b // 64] ^= np.uint64(1) << np.uint64(63 - b % 64)
-    for m in (12, 16, 32):
-        tables = MihTables.build(words, Layout.even(m))
+    # Plans as chosen for this bank and for the 1M and 10M banks of the benchmark (whose
+    # layouts are 14 and 12 substrings with radius-2 probes).
+    for m, plan_rows in ((12, 5_000), (12, 10_000_000), (14, 1_000_000), (16, 5_000), (32, 5_000)):
+        layout = Layout.even(m)
+        tables = MihTables.build(words, layout)
         for threshold in (0, 10, 31, 40):
-            qi, rows, d = tables.range_search(words, queries, threshold)
+            radii = probe_plan(layout, threshold, plan_rows)
+            qi, rows, d = tables.range_search(words, queries, threshold, radii)
             fq, fr, fd = flat_range_search(to_columns(words), 5_000, queries, threshold)
-            got = sorted(zip(qi.tolist(), rows.tolist(), d.tolist(), strict=False))
-            assert got == sorted(zip(fq.tolist(), fr.tolist(), fd.tolist(), strict=False))
+            got = sorted(zip(qi.tolist(), rows.tolist(), d.tolist(), strict=True))
+            assert got == sorted(zip(fq.tolist(), fr.tolist(), fd.tolist(), strict=True))
             assert np.array_equal(hamming_rows(words[rows], queries[qi]), d)
+            assert len(got) >= (threshold >= 30) * 16
 
 
 def test_appended_tables_equal_rebuilt_tables() -> None:
