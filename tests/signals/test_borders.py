@@ -233,3 +233,13 @@ def test_video_frame_pillarbox_is_found() -> None:
     with av.open(str(path)) as container:
         frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
     assert find_content_box(frame) == (0, 720, 32, 448)
+
+
+@pytest.mark.parametrize("sigma", [1.0, 2.5, 4.0])
+def test_grainy_bars_are_still_bars(bridge: RGBArray, sigma: float) -> None:
+    rng = np.random.default_rng(int(sigma))
+    h, w = bridge.shape[:2]
+    img = np.full((h + 300, w, 3), 20.0) + rng.normal(0, sigma, (h + 300, w, 3))
+    img[150 : 150 + h] = bridge
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    assert find_content_box(img) == (150, 150 + h, 0, w)

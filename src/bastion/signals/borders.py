@@ -65,8 +65,9 @@ EDGE_FRACTION = 0.3
 
 #: Largest mean absolute difference (8-bit levels, all channels) between a border's pixels
 #: and its colour. Bars and padding are flat (JPEG q30 and H.264 keep them within about one
-#: level); a plain wall or sky in a photo varies more (sensor noise, shading: 5-10 levels).
-FLATNESS = 3.0
+#: level; grain of sigma 4 is about 3.2); a plain wall or sky in a photo varies more (sensor
+#: noise, shading: 5-10 levels).
+FLATNESS = 4.0
 
 #: Pixels read per line (evenly spaced); lines are never skipped.
 MAX_SAMPLES = 512
