@@ -68,6 +68,13 @@ Runner = Callable[[HashTask, OnExact], HashResult]
 
 #: Seconds a worker gets to exit cleanly on :meth:`DecodePool.close` before it is killed.
 _CLOSE_GRACE_S = 2.0
+#: Seconds a new worker gets to import its libraries and report ready.
+_START_TIMEOUT_S = 60.0
+
+
+class _WorkerStartError(Exception):
+    """A decode worker process did not start (internal: :meth:`DecodePool.run` turns it
+    into a ``not_scanned`` result)."""
 
 
 def _set_limits(memory_bytes: int) -> None:
@@ -94,6 +101,7 @@ def _worker_main(conn: mpc.Connection, memory_bytes: int, runner: Runner) -> Non
     ``None`` ends the loop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _set_limits(memory_bytes)
+    conn.send(("ready", 0, os.getpid()))
     while True:
         try:
             msg = conn.recv()
@@ -169,6 +177,16 @@ class _Worker:
             child.close()
         parent.setblocking(True)
         self.conn = mpc.Connection(parent.detach())
+        # Wait for the worker's imports and limits before any file's clock starts.
+        ready = None
+        try:
+            if self.conn.poll(_START_TIMEOUT_S):
+                ready = self.conn.recv()
+        except (EOFError, OSError):
+            ready = None
+        if not (isinstance(ready, tuple) and ready[0] == "ready"):
+            self.kill()
+            raise _WorkerStartError("decode worker failed to start")
 
     def exitcode(self) -> int | None:
         try:
@@ -263,7 +281,10 @@ class DecodePool:
         """Hash one task in a worker; never raises for bad content, a crash or a hang (the
         result is then ``not_scanned`` with the reason and, when the bytes could be read,
         the exact hashes). Blocks while all workers are busy."""
-        worker = self._acquire()
+        try:
+            worker = self._acquire()
+        except _WorkerStartError as exc:
+            return not_scanned_result(task.shown_path, exact_fallback(task), str(exc))
         healthy = False
         try:
             with self._cond:
@@ -274,7 +295,11 @@ class DecodePool:
             except OSError:
                 # The idle worker had died; start a fresh one and try once more.
                 worker.kill()
-                worker = _Worker(self.limits.decode_memory_bytes, self._runner)
+                try:
+                    worker = _Worker(self.limits.decode_memory_bytes, self._runner)
+                except _WorkerStartError as exc:
+                    return not_scanned_result(task.shown_path, exact_fallback(task),
+                                              str(exc))
                 worker.conn.send((task_id, task))
             result, healthy = self._await(worker, task, task_id)
             return result
