@@ -93,7 +93,7 @@ class ContentJsonIn(ContentMeta):
 class BatchIn(BaseModel):
     """``POST /v1/content:batch``: up to 100 items, each as for JSON ``POST /v1/content``."""
 
-    items: list[dict[str, Any]] = Field(min_length=1, max_length=100)
+    items: list[Any] = Field(min_length=1, max_length=100)
 
 
 class BatchResult(BaseModel):
