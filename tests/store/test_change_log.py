@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bastion.store import bank_repository as repo
 from bastion.store.change_log import (
@@ -244,11 +244,14 @@ def test_bank_enabled_carries_entries_and_rolled_back_changes_never_appear(db: D
 
 def test_purge_past_cursor_requires_snapshot(db: Database) -> None:
     _make_bank(db, "p")
-    old = ChangeFollower(db, ChangeCursor(db.dialect))
     _add(db, "p", _hex(1))
+    with db.write() as s:  # make both rows ten days old
+        s.execute(update(BankChange).values(created_at=utcnow() - timedelta(days=10)))
+    # A follower whose last poll was 30 days ago, and one that is current.
+    old = ChangeFollower(db, ChangeCursor(db.dialect, polled_at=time.time() - 30 * 86400))
     fresh = ChangeFollower(db, current_cursor(db))
     with db.write() as s:
-        deleted = purge_changes(s, older_than=utcnow() + timedelta(seconds=1))
+        deleted = purge_changes(s, older_than=utcnow() - timedelta(days=7))
     assert deleted == 2
     with pytest.raises(SnapshotRequired):
         old.poll()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import numpy as np
@@ -13,6 +14,7 @@ from bastion.signals.pdq import DIHEDRAL_TRANSFORMS, hamming, pdq_dihedral
 from bastion.store import bank_repository as repo
 from bastion.store.content_log import (
     RetrohuntMatchIn,
+    RetrohuntResult,
     find_exact,
     find_pdq_near,
     iter_pdq_batches,
@@ -41,6 +43,19 @@ def _pdq_signal(seed: int) -> Signal:
     hashes, quality = pdq_dihedral(_picture(seed))
     values = tuple(hashes[t] for t in DIHEDRAL_TRANSFORMS)
     return Signal("pdq", values[0], quality, Variant(), dihedral=values)
+
+
+def _results(db: Database, n: int) -> list[RetrohuntResult]:
+    """The first ``n`` retro-hunt results. On PostgreSQL a result is listed only once every
+    older writing transaction in the cluster has ended (parallel test workers' included),
+    so wait for them (bounded)."""
+    deadline = time.monotonic() + 60
+    while True:
+        with db.read() as s:
+            page, _ = list_retrohunt_matches(s)
+        if len(page) >= n or time.monotonic() > deadline:
+            return page
+        time.sleep(0.05)
 
 
 def test_log_and_find_exact_and_pdq(db: Database) -> None:
@@ -87,10 +102,10 @@ def test_retrohunt_scan_then_add_then_found(db: Database) -> None:
         again = record_retrohunt_matches(
             s, [RetrohuntMatchIn(hits[0].signal, stored[0], "late", 0, "original")])
     assert (new, again) == (1, 0)
-    with db.read() as s:
-        page, cursor = list_retrohunt_matches(s)
+    page = _results(db, 1)
     assert [(r.content_id, r.bank, r.distance) for r in page] == [("early", "late", 0)]
     with db.read() as s:
+        _, cursor = list_retrohunt_matches(s, cursor=None, limit=1)
         assert list_retrohunt_matches(s, cursor=cursor) == ([], cursor)
 
 
@@ -110,7 +125,7 @@ def test_purge_by_age_keeps_recent_and_results(db: Database) -> None:
     with db.read() as s:
         ids = sorted(s.execute(select(ContentItem.id)).scalars())
         left = set(s.execute(select(ContentSignal.item_id)).scalars())
-        page, _ = list_retrohunt_matches(s)
+    page = _results(db, 1)
     assert old not in ids and mid in ids and len(ids) == 2
     assert old not in left and mid in left
     assert [(r.content_id, r.content_item_id) for r in page] == [("old", None)]
@@ -148,9 +163,13 @@ def test_results_cursor_never_skips_a_late_commit(db: Database) -> None:
         t.join(10)
         with db.write() as s:
             record_retrohunt_matches(s, [RetrohuntMatchIn(sigs[1], entry, "b", 0)])
-    with db.read() as s:
-        page, cursor = list_retrohunt_matches(s, cursor=cursor, limit=1)
+    # On PostgreSQL a result is listed once every older writing transaction in the cluster
+    # has ended (other test workers' too): read until both arrive, one at a time.
+    deadline = time.monotonic() + 60
+    while len(seen) < 2 and time.monotonic() < deadline:
+        with db.read() as s:
+            page, cursor = list_retrohunt_matches(s, cursor=cursor, limit=1)
         seen += [r.content_id for r in page]
-        page, cursor = list_retrohunt_matches(s, cursor=cursor)
-        seen += [r.content_id for r in page]
+        if not page:
+            time.sleep(0.05)
     assert seen == ["c1", "c2"] and len(items) == 2

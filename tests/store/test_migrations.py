@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
-from alembic.script import ScriptDirectory
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from bastion.store.database import Database, alembic_config, migrate

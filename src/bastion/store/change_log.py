@@ -60,12 +60,18 @@ purged number is never reused): sequence order is commit order, and the cursor i
 the last ``seq`` delivered.
 
 Retention: :func:`purge_changes` deletes old rows and records the purge horizon; a
-follower whose cursor lies behind it gets :class:`SnapshotRequired` and must reload.
+follower whose cursor lies behind it gets :class:`SnapshotRequired` and must reload. On
+SQLite the horizon is the last purged ``seq`` (exact). On PostgreSQL it is the purge's
+time cut-off: a follower whose last poll began less than :data:`PURGE_MARGIN_S` after
+the cut-off may have missed a purged row and must reload (transaction ids cannot be used:
+snapshot xmin is cluster-wide and may lag far behind the ids of rows already delivered).
+This assumes no transaction writing bank changes stays open longer than the margin.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -104,7 +110,11 @@ BANK_KINDS: Final = frozenset(
 SNAPSHOT_BATCH = 50_000
 
 _PURGED_SEQ_KEY = "bank_changes.purged_through_seq"
-_PURGED_XID_KEY = "bank_changes.purged_through_xid"
+_PURGED_BEFORE_KEY = "bank_changes.purged_before"
+
+#: Seconds after a purge's cut-off before which a PostgreSQL follower's last poll must not
+#: have begun (the longest a transaction writing bank changes may stay open).
+PURGE_MARGIN_S = 3600.0
 
 
 class SnapshotRequired(NotReady):
@@ -147,11 +157,19 @@ class ChangeCursor:
     seq: int = 0
     xmin: int = 0
     seen: frozenset[int] = field(default_factory=frozenset)
+    #: When the poll (or snapshot) that produced this cursor began, Unix seconds.
+    polled_at: float = 0.0
 
     def dumps(self) -> str:
         """A JSON string for this cursor."""
         return json.dumps(
-            {"d": self.dialect, "seq": self.seq, "xmin": self.xmin, "seen": sorted(self.seen)},
+            {
+                "d": self.dialect,
+                "seq": self.seq,
+                "xmin": self.xmin,
+                "seen": sorted(self.seen),
+                "t": self.polled_at,
+            },
             separators=(",", ":"),
         )
 
@@ -165,6 +183,7 @@ class ChangeCursor:
                 seq=int(obj["seq"]),
                 xmin=int(obj["xmin"]),
                 seen=frozenset(int(s) for s in obj["seen"]),
+                polled_at=float(obj.get("t", 0.0)),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidInput(f"malformed change-log cursor: {exc}") from None
@@ -300,6 +319,18 @@ def _iter_entries(
         last = rows[-1].id
 
 
+def _cursor_now(db: Database, session: Session) -> ChangeCursor:
+    started = time.time()
+    if db.is_postgresql:
+        xmin = _snapshot_xmin(session)
+        seen = frozenset(
+            session.execute(select(BankChange.seq).where(BankChange.xid >= xmin)).scalars()
+        )
+        return ChangeCursor("postgresql", xmin=xmin, seen=seen, polled_at=started)
+    last = session.execute(select(func.max(BankChange.seq))).scalar_one_or_none()
+    return ChangeCursor("sqlite", seq=int(last or 0), polled_at=started)
+
+
 def read_snapshot(
     db: Database,
     on_batch: Callable[[list[EntryRecord]], None],
@@ -311,15 +342,7 @@ def read_snapshot(
     consistent with that snapshot. Use this to build large indexes without holding every
     :class:`EntryRecord` at once."""
     with db.read() as session:
-        if db.is_postgresql:
-            xmin = _snapshot_xmin(session)
-            seen = frozenset(
-                session.execute(select(BankChange.seq).where(BankChange.xid >= xmin)).scalars()
-            )
-            cursor = ChangeCursor("postgresql", xmin=xmin, seen=seen)
-        else:
-            last = session.execute(select(func.max(BankChange.seq))).scalar_one_or_none()
-            cursor = ChangeCursor("sqlite", seq=int(last or 0))
+        cursor = _cursor_now(db, session)
         banks = {
             b.id: BankRecord.from_row(b) for b in session.execute(select(Bank)).scalars()
         }
@@ -339,14 +362,7 @@ def current_cursor(db: Database) -> ChangeCursor:
     """A cursor at the current end of the log (for a follower that needs only changes
     from now on, e.g. a retro-hunt worker watching for new entries)."""
     with db.read() as session:
-        if db.is_postgresql:
-            xmin = _snapshot_xmin(session)
-            seen = frozenset(
-                session.execute(select(BankChange.seq).where(BankChange.xid >= xmin)).scalars()
-            )
-            return ChangeCursor("postgresql", xmin=xmin, seen=seen)
-        last = session.execute(select(func.max(BankChange.seq))).scalar_one_or_none()
-        return ChangeCursor("sqlite", seq=int(last or 0))
+        return _cursor_now(db, session)
 
 
 class ChangeFollower:
@@ -374,14 +390,15 @@ class ChangeFollower:
         """Return the changes committed since the last poll, each exactly once, ascending
         ``seq`` within the batch. Raises :class:`SnapshotRequired` when the log was purged
         past this follower's cursor."""
+        started = time.time()
         with self.db.read() as session:
             if self.db.is_postgresql:
-                changes = self._poll_postgresql(session)
+                changes = self._poll_postgresql(session, started)
             else:
-                changes = self._poll_sqlite(session)
+                changes = self._poll_sqlite(session, started)
             return [self._complete(session, c) for c in changes]
 
-    def _poll_sqlite(self, session: Session) -> list[Change]:
+    def _poll_sqlite(self, session: Session, started: float) -> list[Change]:
         purged = _meta_int(session, _PURGED_SEQ_KEY)
         if purged is not None and self.cursor.seq < purged:
             raise SnapshotRequired("the bank change log was purged past this follower's cursor")
@@ -395,15 +412,19 @@ class ChangeFollower:
             .scalars()
             .all()
         )
-        if rows:
-            self.cursor = ChangeCursor("sqlite", seq=rows[-1].seq)
+        last = rows[-1].seq if rows else self.cursor.seq
+        self.cursor = ChangeCursor("sqlite", seq=last, polled_at=started)
         return [_change_from_row(r) for r in rows]
 
-    def _poll_postgresql(self, session: Session) -> list[Change]:
+    def _poll_postgresql(self, session: Session, started: float) -> list[Change]:
         xmin = _snapshot_xmin(session)
-        purged = _meta_int(session, _PURGED_XID_KEY)
-        if purged is not None and self.cursor.xmin <= purged:
-            raise SnapshotRequired("the bank change log was purged past this follower's cursor")
+        purged = session.get(StoreMeta, _PURGED_BEFORE_KEY)
+        if purged is not None:
+            cut = datetime.fromisoformat(purged.value).timestamp()
+            if self.cursor.polled_at < cut + PURGE_MARGIN_S:
+                raise SnapshotRequired(
+                    "the bank change log was purged past this follower's cursor"
+                )
         rows = session.execute(
             select(BankChange.seq, BankChange.xid)
             .where(BankChange.xid >= self.cursor.xmin)
@@ -417,11 +438,14 @@ class ChangeFollower:
             # Everything visible below the new xmin is final: forget those seqs.
             # Every row read is now delivered; keep those a later poll reads again.
             seen = frozenset(seq for seq, xid in rows if xid is not None and xid >= xmin)
-            self.cursor = ChangeCursor("postgresql", xmin=xmin, seen=seen)
+            self.cursor = ChangeCursor("postgresql", xmin=xmin, seen=seen, polled_at=started)
         else:
             # Partial batch: keep the old xmin so the rest is read next time.
             self.cursor = ChangeCursor(
-                "postgresql", xmin=self.cursor.xmin, seen=self.cursor.seen | delivered
+                "postgresql",
+                xmin=self.cursor.xmin,
+                seen=self.cursor.seen | delivered,
+                polled_at=self.cursor.polled_at,
             )
         out: list[Change] = []
         for start in range(0, len(new_seqs), 10_000):
@@ -453,19 +477,19 @@ def purge_changes(session: Session, *, older_than: datetime) -> int:
     """Delete change-log rows written before ``older_than`` (aware UTC) and record the purge
     horizon, so that followers behind it get :class:`SnapshotRequired` instead of silently
     missing changes. Returns the number of rows deleted."""
-    q = select(func.max(BankChange.seq), func.max(BankChange.xid)).where(
-        BankChange.created_at < older_than
-    )
-    max_seq, max_xid = session.execute(q).one()
+    q = select(func.max(BankChange.seq)).where(BankChange.created_at < older_than)
+    max_seq = session.execute(q).scalar_one_or_none()
     if max_seq is None:
         return 0
     result = session.execute(delete(BankChange).where(BankChange.created_at < older_than))
-    for key, value in ((_PURGED_SEQ_KEY, max_seq), (_PURGED_XID_KEY, max_xid)):
-        if value is None:
-            continue
-        row = session.get(StoreMeta, key)
-        if row is None:
-            session.add(StoreMeta(key=key, value=str(value)))
-        else:
-            row.value = str(max(int(row.value), int(value)))
+    seq_row = session.get(StoreMeta, _PURGED_SEQ_KEY)
+    if seq_row is None:
+        session.add(StoreMeta(key=_PURGED_SEQ_KEY, value=str(max_seq)))
+    else:
+        seq_row.value = str(max(int(seq_row.value), int(max_seq)))
+    time_row = session.get(StoreMeta, _PURGED_BEFORE_KEY)
+    if time_row is None:
+        session.add(StoreMeta(key=_PURGED_BEFORE_KEY, value=older_than.isoformat()))
+    elif datetime.fromisoformat(time_row.value) < older_than:
+        time_row.value = older_than.isoformat()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
