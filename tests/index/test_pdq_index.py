@@ -479,3 +479,37 @@ def test_snapshot_reader_refuses_pickles_compression_and_truncation(tmp_path: Pa
         PdqIndex.load(tmp_path / "short.npz")
     with pytest.raises(OSError):
         PdqIndex.load(tmp_path / "missing.npz")
+
+
+def test_updates_during_a_merge_are_kept(bank: tuple[Oracle, list[str]]) -> None:
+    """Removals, replacements and adds made while a merge builds its new tables survive the
+    swap, whatever the interleaving (the merge rebuilds here: half the rows are tombstones)."""
+    entries, queries = bank
+    model = dict(entries)
+    index = build(entries, delta_capacity=10**6)
+    ids = list(entries)
+    rng = np.random.default_rng(17)
+    fresh = random_hashes(rng, 700)
+    index.add(range(-1, -301, -1), fresh[:300])
+    model.update(zip(range(-1, -301, -1), fresh[:300], strict=True))
+    for rebuild in (False, True):
+        if rebuild:
+            index.remove(ids[: len(ids) // 2])
+            for i in ids[: len(ids) // 2]:
+                model.pop(i, None)
+        th = threading.Thread(target=index.merge)
+        th.start()
+        overlapped = False
+        for step in range(30):
+            overlapped |= th.is_alive()
+            j = step + (300 if rebuild else 0)
+            index.remove([ids[-1 - j], -1 - j])
+            model.pop(ids[-1 - j], None)
+            model.pop(-1 - j, None)
+            index.add([ids[-100 - j], 5_000_000 + j], [fresh[300 + j], fresh[330 + j]])
+            model[ids[-100 - j]] = fresh[300 + j]
+            model[5_000_000 + j] = fresh[330 + j]
+        th.join()
+        assert overlapped  # some updates ran while the merge was building
+        assert len(index) == len(model)
+        check(index, model, queries[:10] + fresh[:40] + fresh[300:370])
