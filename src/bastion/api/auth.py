@@ -36,7 +36,6 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from anyio import to_thread
-from fastapi.routing import APIRoute
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -160,15 +159,12 @@ class AuthMiddleware:
         self.metrics_token = metrics_token
 
     def _required(self, scope: Scope) -> tuple[str | None, bool]:
-        partial: Any = None
+        """The scope of the route that will serve this request; None when no route does
+        (404, or 405 for a known path with another method): any valid key then."""
         for route in self.routes():
             match, _ = route.matches(scope)
             if match == Match.FULL:
                 return route_scope(route)
-            if match == Match.PARTIAL and partial is None:
-                partial = route
-        if partial is not None and isinstance(partial, APIRoute):
-            return route_scope(partial)
         return None, False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
