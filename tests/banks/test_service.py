@@ -116,7 +116,10 @@ def test_add_files_ties_signals_to_one_item(db: Database, tmp_path: Path) -> Non
         report = service.add_files(s, name="own", paths=[photo, flat, empty],
                                    provenance={"classification": "A2", "source": "review"})
     added = report.added[str(photo)]
-    assert sorted(e.signal_type for e in added) == ["md5", "pdq", "sha1", "sha256"]
+    assert sorted(e.signal_type for e in added if e.signal_type != "pdq") == [
+        "md5", "sha1", "sha256"]
+    pdq_kinds = {(e.variant or {}).get("kind") for e in added if e.signal_type == "pdq"}
+    assert pdq_kinds == {"stored", "crop", "band"}  # the bank side's robustness variants
     assert len({e.item for e in added}) == 1 and added[0].item is not None
     assert {e.classification for e in added} == {"A2"}
     assert [e.signal_type for e in report.added[str(flat)]] == ["md5", "sha1", "sha256"]

@@ -244,7 +244,7 @@ def add_files(
     report = AddFilesReport(bank=bank.name)
     for pos, raw in enumerate(paths, start=1):
         path = os.fspath(raw)
-        result = hash_file(Path(path), limits=limits or Limits())
+        result = hash_file(Path(path), limits=limits or Limits(), every_frame=True, variants="bank")
         key = item_key_for(result)
         if key is None:
             why = f"{path}: {result.reason or 'unreadable'}"

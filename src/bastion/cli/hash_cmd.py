@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -49,9 +49,13 @@ def iter_paths(paths: list[Path]) -> Iterator[Path]:
 
 
 def hash_paths(files: list[Path], settings: Settings, *, every_frame: bool = False,
+               variants: Literal["none", "query", "bank"] = "none",
                ) -> Iterator[HashResult]:
-    """Hash ``files`` with ``settings`` (limits, workers, fast decode), results in order."""
-    options = HashOptions(every_frame=every_frame, fast_decode=settings.fast_decode)
+    """Hash ``files`` with ``settings`` (limits, workers, fast decode), results in order;
+    ``variants`` as :class:`~bastion.signals.compute.HashOptions` says."""
+    options = HashOptions(
+        every_frame=every_frame, fast_decode=settings.fast_decode, variants=variants
+    )
     tasks = (HashTask(path=str(f), options=options, limits=settings.limits) for f in files)
     workers = settings.decode_workers
     if workers is None:

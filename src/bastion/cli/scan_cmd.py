@@ -136,7 +136,7 @@ def scan_command(
         )
         with progress:
             bar = progress.add_task("scan", total=len(files))
-            for hashed in hash_paths(files, settings, every_frame=every_frame):
+            for hashed in hash_paths(files, settings, every_frame=every_frame, variants="query"):
                 result = svc.scan_result(hashed)
                 if wanted is not None:
                     result.matches = _filter_banks(result.matches, wanted)

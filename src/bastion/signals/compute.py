@@ -33,7 +33,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from bastion.config import Limits
 from bastion.errors import BastionError, UnhashableContent
@@ -41,7 +41,8 @@ from bastion.signals.base import Signal, Variant, VideoFrame, VideoSignal
 from bastion.signals.exact import CHUNK, EXACT_TYPES, ExactHasher
 from bastion.signals.image import DecodedImage, RGBArray, decode_image
 from bastion.signals.media import SNIFF_BYTES, MediaKind, sniff
-from bastion.signals.pdq import DIHEDRAL_TRANSFORMS, pdq_dihedral
+from bastion.signals.pdq import DIHEDRAL_TRANSFORMS, pdq_dihedral, pdq_hash
+from bastion.signals.robust import bank_variants, query_variants
 from bastion.signals.result import HashResult
 
 if TYPE_CHECKING:
@@ -53,11 +54,15 @@ class HashOptions:
     """How to hash: ``every_frame`` reports every frame of animations and samples every
     video frame; ``fast_decode`` decodes JPEGs at reduced size (not reference-exact, see
     :data:`bastion.signals.image.FAST_DECODE_MIN_SIDE`); ``video_interval_s`` is vPDQ's
-    sampling interval in seconds of media time."""
+    sampling interval in seconds of media time. ``variants`` adds the robustness variants
+    of :mod:`bastion.signals.robust`: ``"query"`` for an upload being scanned (``trimmed``
+    and ``band``; bars also trimmed from video frames), ``"bank"`` for a picture being added
+    to a bank (``trimmed``, ``crop``, ``band``), ``"none"`` for the plain hashes."""
 
     every_frame: bool = False
     fast_decode: bool = False
     video_interval_s: float = 1.0
+    variants: Literal["none", "query", "bank"] = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +136,30 @@ def not_scanned_result(path: str | None, part: ExactPart | None, reason: str) ->
     )
 
 
-def _image_result(result: HashResult, decoded: DecodedImage, every_frame: bool) -> None:
+def robust_signals(rgb: RGBArray, side: Literal["query", "bank"]) -> list[Signal]:
+    """PDQ signals of the robustness variants of one picture (:mod:`bastion.signals.robust`):
+    ``trimmed`` with its 8 dihedral hashes, ``crop`` and ``band`` in the original
+    orientation only. ``side`` picks :func:`~bastion.signals.robust.query_variants` or
+    :func:`~bastion.signals.robust.bank_variants`."""
+    make = query_variants if side == "query" else bank_variants
+    out: list[Signal] = []
+    for variant, pixels in make(rgb):
+        if variant.kind == "trimmed":
+            out.append(pdq_signal(pixels, variant))
+        else:
+            h = pdq_hash(pixels)
+            out.append(Signal("pdq", h.value, h.quality, variant))
+    return out
+
+
+def _image_result(result: HashResult, decoded: DecodedImage, every_frame: bool,
+                  variants: Literal["none", "query", "bank"] = "none") -> None:
     result.width, result.height = decoded.width, decoded.height
     result.orientation = decoded.orientation
     stored = pdq_signal(decoded.stored, Variant("stored", 0))
     result.signals.append(stored)
+    if variants != "none":
+        result.signals.extend(robust_signals(decoded.stored, variants))
     seen = {stored.value}
     if decoded.displayed is not None:
         shown = pdq_signal(decoded.displayed, Variant("displayed", 0))
@@ -164,7 +188,7 @@ def _video_result(result: HashResult, source: Path | bytes, options: HashOptions
         raise UnhashableContent("video hashing is not available in this build") from None
     vh: VideoHashLike = hash_video(
         source, every_frame=options.every_frame, interval_s=options.video_interval_s,
-        limits=limits,
+        limits=limits, trim_borders=options.variants != "none",
     )
     result.width, result.height, result.duration_s = vh.width, vh.height, vh.duration_s
     if vh.rotation:
@@ -173,6 +197,11 @@ def _video_result(result: HashResult, source: Path | bytes, options: HashOptions
     if not vh.frames:
         raise UnhashableContent("no video frame could be decoded")
     result.signals.append(VideoSignal(frames=tuple(vh.frames)))
+    trimmed = getattr(vh, "trimmed_frames", ())
+    if trimmed:
+        from bastion.signals.video import TRIMMED
+
+        result.signals.append(VideoSignal(frames=tuple(trimmed), variant=TRIMMED))
 
 
 def _perceptual(part: ExactPart, path: str | None, source: Path | bytes,
@@ -196,7 +225,7 @@ def _perceptual(part: ExactPart, path: str | None, source: Path | bytes,
             decoded = decode_image(
                 data, limits=limits, kind=part.kind, fast_decode=options.fast_decode
             )
-            _image_result(result, decoded, options.every_frame)
+            _image_result(result, decoded, options.every_frame, options.variants)
         else:
             _video_result(result, source, options, limits)
     except BastionError as exc:
@@ -269,7 +298,8 @@ def run_task(task: HashTask, on_exact: OnExact | None = None) -> HashResult:
 
 def hash_file(path: str | os.PathLike[str], *, limits: Limits | None = None,
               every_frame: bool = False, fast_decode: bool = False,
-              video_interval_s: float = 1.0, pool: DecodePool | None = None) -> HashResult:
+              video_interval_s: float = 1.0, pool: DecodePool | None = None,
+              variants: Literal["none", "query", "bank"] = "none") -> HashResult:
     """Every signal of the file at ``path`` (see the module docstring).
 
     ``limits`` default to :class:`~bastion.config.Limits`'s defaults. ``pool`` runs the work
@@ -279,7 +309,7 @@ def hash_file(path: str | os.PathLike[str], *, limits: Limits | None = None,
     """
     task = HashTask(
         path=os.fspath(path),
-        options=HashOptions(every_frame, fast_decode, video_interval_s),
+        options=HashOptions(every_frame, fast_decode, video_interval_s, variants),
         limits=limits or Limits(),
     )
     return pool.run(task) if pool is not None else run_task(task)
@@ -287,12 +317,13 @@ def hash_file(path: str | os.PathLike[str], *, limits: Limits | None = None,
 
 def hash_bytes(data: bytes, *, path: str | None = None, limits: Limits | None = None,
                every_frame: bool = False, fast_decode: bool = False,
-               video_interval_s: float = 1.0, pool: DecodePool | None = None) -> HashResult:
+               video_interval_s: float = 1.0, pool: DecodePool | None = None,
+               variants: Literal["none", "query", "bank"] = "none") -> HashResult:
     """Every signal of ``data`` (an upload held in memory); ``path`` is only a label for the
     result. Same behaviour and guarantees as :func:`hash_file`."""
     task = HashTask(
         data=bytes(data), label=path,
-        options=HashOptions(every_frame, fast_decode, video_interval_s),
+        options=HashOptions(every_frame, fast_decode, video_interval_s, variants),
         limits=limits or Limits(),
     )
     return pool.run(task) if pool is not None else run_task(task)
