@@ -42,8 +42,8 @@ from bastion.signals.exact import CHUNK, EXACT_TYPES, ExactHasher
 from bastion.signals.image import DecodedImage, RGBArray, decode_image
 from bastion.signals.media import SNIFF_BYTES, MediaKind, sniff
 from bastion.signals.pdq import DIHEDRAL_TRANSFORMS, pdq_dihedral, pdq_hash
-from bastion.signals.robust import bank_variants, query_variants
 from bastion.signals.result import HashResult
+from bastion.signals.robust import bank_variants, query_variants
 
 if TYPE_CHECKING:
     from bastion.signals.isolation import DecodePool
