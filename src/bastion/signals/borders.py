@@ -86,27 +86,27 @@ def _check(rgb: RGBArray) -> None:
 
 
 class _Lines:
-    """Lazy access to the lines of one side, outermost first, each sampled at no more than
-    :data:`MAX_SAMPLES` evenly spaced pixels: ``lines(a, b)`` is (b - a, samples, 3)."""
+    """Lazy access to the lines of one side, outermost first, each read at no more than
+    :data:`MAX_SAMPLES` evenly spaced pixels (a strided view, no copy): ``lines(a, b)`` is
+    (b - a, samples, 3)."""
 
     def __init__(self, rgb: RGBArray, side: str, span: tuple[int, int]) -> None:
         self.rgb = rgb
         self.side = side
         lo, hi = span  # the range of the other axis that the lines run across
-        n = hi - lo
-        count = min(n, MAX_SAMPLES)
-        self.across = lo + (np.arange(count, dtype=np.int64) * n) // count
+        step = -(-(hi - lo) // MAX_SAMPLES)  # ceil: at most MAX_SAMPLES positions
+        self.across = slice(lo, hi, step)
         self.length = rgb.shape[0] if side in ("top", "bottom") else rgb.shape[1]
 
     def __call__(self, a: int, b: int) -> npt.NDArray[np.uint8]:
         n = self.length
         if self.side == "top":
-            return self.rgb[a:b][:, self.across]
+            return self.rgb[a:b, self.across]
         if self.side == "bottom":
-            return self.rgb[n - b : n - a][::-1][:, self.across]
+            return self.rgb[n - b : n - a, self.across][::-1]
         if self.side == "left":
-            return self.rgb[:, a:b][self.across].transpose(1, 0, 2)
-        return self.rgb[:, n - b : n - a][self.across][:, ::-1].transpose(1, 0, 2)
+            return self.rgb[self.across, a:b].transpose(1, 0, 2)
+        return self.rgb[self.across, n - b : n - a][:, ::-1].transpose(1, 0, 2)
 
 
 def _off_fraction(
