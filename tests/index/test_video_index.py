@@ -269,6 +269,7 @@ def sample_hashes() -> tuple[dict[str, VideoHash], dict[str, VideoHash]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_sample_clips_match_their_originals_and_nothing_else(
     sample_hashes: tuple[dict[str, VideoHash], dict[str, VideoHash]],
     capsys: pytest.CaptureFixture[str],
@@ -302,6 +303,7 @@ def test_sample_clips_match_their_originals_and_nothing_else(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_with_halves_even_the_large_logo_clips_match(
     sample_hashes: tuple[dict[str, VideoHash], dict[str, VideoHash]],
     capsys: pytest.CaptureFixture[str],
@@ -333,6 +335,7 @@ def test_with_halves_even_the_large_logo_clips_match(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_plain_rule_at_one_fps_fails_where_the_index_does_not(
     sample_hashes: tuple[dict[str, VideoHash], dict[str, VideoHash]],
 ) -> None:

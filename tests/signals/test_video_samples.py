@@ -23,7 +23,8 @@ VIDEO_DIR = Path(__file__).resolve().parents[2] / "../shared/data/video"
 EXPECTED_DIR = VIDEO_DIR / "vpdq-expected"
 NAMES = sorted(p.stem for p in VIDEO_DIR.glob("*.mp4"))
 
-pytestmark = pytest.mark.slow
+# Hashing every frame of a clip takes 5-40 s of CPU; on a loaded shared machine much longer.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def reference(name: str) -> list[VideoFrame]:
@@ -35,13 +36,18 @@ def reference(name: str) -> list[VideoFrame]:
     return out
 
 
+class DenseHashes(dict[str, VideoHash]):
+    """Every frame of a sample video, hashed by Bastion on first use, kept for the session."""
+
+    def __missing__(self, name: str) -> VideoHash:
+        vh = hash_video(VIDEO_DIR / f"{name}.mp4", every_frame=True, limits=Limits())
+        self[name] = vh
+        return vh
+
+
 @pytest.fixture(scope="session")
-def dense() -> dict[str, VideoHash]:
-    """Every frame of every sample video, hashed by Bastion."""
-    return {
-        name: hash_video(VIDEO_DIR / f"{name}.mp4", every_frame=True, limits=Limits())
-        for name in NAMES
-    }
+def dense() -> DenseHashes:
+    return DenseHashes()
 
 
 def test_the_sample_videos_are_there() -> None:
