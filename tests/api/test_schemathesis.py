@@ -12,7 +12,6 @@ from schemathesis.checks import (
     not_a_server_error,
     response_schema_conformance,
 )
-
 from tests.api.conftest import Api
 
 EXAMPLES_PER_OPERATION = 10

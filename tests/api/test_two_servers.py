@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import httpx
+from tests.api.conftest import ServerProcess
 
 from bastion.apikeys import service as keys
 from bastion.store.database import Database
-from tests.api.conftest import ServerProcess
 
 
 def test_entry_added_through_one_server_matches_on_the_other(db: Database,
