@@ -1,0 +1,38 @@
+"""``bastion serve`` on the embedded defaults: no configuration, SQLite under
+./bastion-data, the sample bank, one admin key printed once on first start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from tests.api.conftest import BRIDGE, ServerProcess
+
+
+def test_first_start_prints_one_admin_key_and_the_address(tmp_path: Path) -> None:
+    home = tmp_path / "bastion-data"
+    server = ServerProcess(home, env={"BASTION_DECODE_WORKERS": "1"})
+    try:
+        server.wait_ready()
+        err = server.stderr()
+        keys = [line for line in err.splitlines() if line.startswith("bst_")]
+        assert len(keys) == 1
+        assert server.url in err
+        assert (home / "bastion.db").is_file()
+        h = {"Authorization": f"Bearer {keys[0]}"}
+        r = httpx.post(server.url + "/v1/content", headers=h, timeout=60,
+                       files={"file": ("b.jpg", BRIDGE.read_bytes())},
+                       data={"content_id": "readme-check"})
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "match"
+        assert r.json()["matches"][0]["bank"] == "sample"
+    finally:
+        server.stop()
+    again = ServerProcess(home)
+    try:
+        again.wait_ready()
+        assert "bst_" not in again.stderr()  # a key exists now: none printed
+        h = {"Authorization": f"Bearer {keys[0]}"}
+        assert httpx.get(again.url + "/v1/banks", headers=h).status_code == 200
+    finally:
+        again.stop()
