@@ -104,6 +104,17 @@ def flip_spread(words: np.ndarray, distances: np.ndarray, rng: np.random.Generat
     return out
 
 
+def fault_in_seconds_per_gib() -> float:
+    """Seconds to fault in 1 GiB of fresh memory (measured on 256 MiB): build, merge and save
+    times are dominated by this on a VM where it is slow."""
+    t0 = time.perf_counter()
+    a = np.empty(256 << 20, dtype=np.uint8)
+    a[::4096] = 1
+    dt = time.perf_counter() - t0
+    del a
+    return dt * 4
+
+
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values), q)) * 1e3
 
@@ -132,7 +143,10 @@ def run(n: int, args: argparse.Namespace) -> dict[str, float]:
     words = np.concatenate([bank, planted])
     del bank
     ids = np.arange(n + PLANTED, dtype=np.int64)
-    print(f"generated in {t_gen:.1f} s")
+    print(
+        f"generated in {t_gen:.1f} s; faulting in fresh memory costs "
+        f"{fault_in_seconds_per_gib():.1f} s/GiB here now"
+    )
     res = run_bastion(n, args, rng, base, words, ids, sources, others, distances)
     gc.collect()
     if args.te_queries:

@@ -41,30 +41,36 @@ def flat_range_search(
 ) -> tuple[IntArray, IntArray, IntArray]:
     """Every ``(query index, row, distance)`` with ``distance <= threshold`` between
     ``queries`` (``(Q, 4)`` uint64) and the first ``n_rows`` rows of ``columns`` (``(4, N)``
-    uint64, see :func:`to_columns`). Exact; ordered by query, then row."""
+    uint64, see :func:`to_columns`). Exact; ordered by query, then row.
+
+    All queries are compared with a block of rows at once (``Q x block`` temporaries of about
+    8 MiB), so the cost is a few numpy calls per block, not per query.
+    """
+    nq = int(queries.shape[0])
+    if nq == 0 or n_rows == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    block = max(1024, min(BLOCK_ROWS, (1 << 20) // nq))
     q_out: list[IntArray] = []
     r_out: list[IntArray] = []
     d_out: list[IntArray] = []
-    for lo in range(0, n_rows, BLOCK_ROWS):
-        hi = min(n_rows, lo + BLOCK_ROWS)
-        block = columns[:, lo:hi]
-        dist = np.empty(hi - lo, dtype=np.int16)
-        tmp = np.empty(hi - lo, dtype=np.uint64)
-        cnt = np.empty(hi - lo, dtype=np.uint8)
-        for qi in range(int(queries.shape[0])):
-            q = queries[qi]
-            np.bitwise_xor(block[0], q[0], out=tmp)
+    qcols = [np.ascontiguousarray(queries[:, w : w + 1]) for w in range(4)]
+    for lo in range(0, n_rows, block):
+        hi = min(n_rows, lo + block)
+        tmp = np.empty((nq, hi - lo), dtype=np.uint64)
+        cnt = np.empty((nq, hi - lo), dtype=np.uint8)
+        dist = np.empty((nq, hi - lo), dtype=np.uint16)
+        for w in range(4):
+            np.bitwise_xor(columns[w, lo:hi][None, :], qcols[w], out=tmp)
             np.bitwise_count(tmp, out=cnt)
-            dist[:] = cnt
-            for w in range(1, 4):
-                np.bitwise_xor(block[w], q[w], out=tmp)
-                np.bitwise_count(tmp, out=cnt)
-                dist += cnt
-            hit = np.flatnonzero(dist <= threshold)
-            if hit.size:
-                q_out.append(np.full(hit.size, qi, dtype=np.int64))
-                r_out.append(hit + lo)
-                d_out.append(dist[hit].astype(np.int64))
+            if w == 0:
+                dist[...] = cnt
+            else:
+                np.add(dist, cnt, out=dist)
+        qi, rows = np.nonzero(dist <= threshold)
+        if qi.size:
+            q_out.append(qi.astype(np.int64))
+            r_out.append(rows.astype(np.int64) + lo)
+            d_out.append(dist[qi, rows].astype(np.int64))
     if not q_out:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     qa, ra, da = np.concatenate(q_out), np.concatenate(r_out), np.concatenate(d_out)

@@ -177,6 +177,23 @@ def substring(words: Words, start: int, width: int) -> IntArray:
     return v.astype(np.int64)
 
 
+def substring_into(words: Words, start: int, width: int, out: Words, scratch: Words) -> None:
+    """:func:`substring` as uint64 into ``out`` (``(N,)``), using ``scratch`` (``(N,)``)
+    instead of allocating."""
+    wi, off = divmod(start, 64)
+    end = off + width
+    col = words[:, wi]
+    if end <= 64:
+        np.right_shift(col, np.uint64(64 - end), out=out)
+        np.bitwise_and(out, np.uint64((1 << width) - 1), out=out)
+    else:
+        lo_bits = end - 64
+        np.bitwise_and(col, np.uint64((1 << (64 - off)) - 1), out=out)
+        np.left_shift(out, np.uint64(lo_bits), out=out)
+        np.right_shift(words[:, wi + 1], np.uint64(64 - lo_bits), out=scratch)
+        np.bitwise_or(out, scratch, out=out)
+
+
 @dataclass(frozen=True, slots=True)
 class MihTables:
     """The substring tables of one set of rows (immutable).
@@ -204,19 +221,22 @@ class MihTables:
         if n >= 1 << 32:
             raise ValueError("too many rows for 32-bit postings")
         m = len(layout.widths)
+        # Two work buffers reused by every table: fresh memory is costly to fault in (about
+        # 8 s per GiB on the development VM), so no per-table temporaries of N elements.
+        keys = np.empty(n, dtype=np.uint64)
+        packed = np.empty(n, dtype=np.uint64)
         rows = np.arange(n, dtype=np.uint64)
         offsets: list[npt.NDArray[np.uint32]] = []
         postings = np.empty(m * n, dtype=np.uint32)
         for i, (start, width) in enumerate(zip(layout.starts, layout.widths, strict=True)):
-            keys = substring(words, start, width)
-            counts = np.bincount(keys, minlength=1 << width)
+            substring_into(words, start, width, keys, packed)
+            counts = np.bincount(keys.view(np.int64), minlength=1 << width)
             off = np.zeros((1 << width) + 1, dtype=np.uint32)
             np.cumsum(counts, out=off[1:])
-            packed = (keys.astype(np.uint64) << np.uint64(32)) | rows
-            del keys
+            np.left_shift(keys, np.uint64(32), out=packed)
+            np.bitwise_or(packed, rows, out=packed)  # row numbers in the low 32 bits
             packed.sort()
             postings[i * n : (i + 1) * n] = packed  # keeps the low 32 bits: the row
-            del packed
             offsets.append(off)
         return cls(layout, tuple(offsets), postings, n)
 
