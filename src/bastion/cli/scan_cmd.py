@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +26,7 @@ from rich.table import Table
 from bastion.cli.hash_cmd import PROGRESS_MIN_FILES, hash_paths, iter_paths
 from bastion.config import Settings, load_settings
 from bastion.errors import InvalidInput
+from bastion.scan.content_log import RetrohuntFollower, log_scan, purge
 from bastion.scan.matcher import Match
 from bastion.scan.service import MatchService, ScanResult, status_of
 from bastion.signals.base import Signal, get_signal_type
@@ -58,7 +59,7 @@ def _filter_banks(matches: list[Match], banks: set[str] | None) -> list[Match]:
     return matches if banks is None else [m for m in matches if m.bank in banks]
 
 
-def _print_json(obj: dict[str, object]) -> None:
+def _print_json(obj: Mapping[str, object]) -> None:
     sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
     sys.stdout.flush()
 
@@ -142,7 +143,7 @@ def scan_command(
                     result.matches = _filter_banks(result.matches, wanted)
                     result.status = status_of(hashed.status == "hashed", result.matches)
                 if not no_log:
-                    pass  # content log: wired in the next commit
+                    log_scan(db, result, retention_days=settings.content_log_days)
                 counts[result.status] += 1
                 if json_out:
                     _print_json(result.to_json())
@@ -215,7 +216,45 @@ def match_command(
         raise typer.Exit(2)
 
 
+def retrohunt_command(
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per match.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Search earlier content for bank entries added since the last run; purge the content
+    log past its retention (exit 1 if anything was found, else 0)."""
+    settings, db = _open(data_dir)
+    try:
+        purged = purge(db, retention_days=settings.content_log_days)
+        run = RetrohuntFollower(db).run_once()
+    finally:
+        db.dispose()
+    for m in run.matches:
+        obj = {
+            "content_id": m.signal.content_id,
+            "path": m.signal.source,
+            "scanned_at": m.signal.scanned_at.isoformat(),
+            "bank": m.bank_name,
+            "entry_id": str(m.entry.id),
+            "signal_type": m.entry.signal_type,
+            "distance": m.distance,
+            "transform": m.transform,
+        }
+        if json_out:
+            _print_json(obj)
+        else:
+            typer.echo("\t".join(str(obj[k]) for k in ("path", "bank", "entry_id",
+                                                      "signal_type", "distance")))
+    typer.echo(
+        f"retro-hunt: {run.entries} entries searched, {run.found} matches "
+        f"({run.new} new); {purged} logged items past retention purged",
+        err=True,
+    )
+    if run.found:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``scan`` and ``match`` to the ``bastion`` command."""
+    """Add ``scan``, ``match`` and ``retrohunt`` to the ``bastion`` command."""
     app.command("scan")(scan_command)
     app.command("match")(match_command)
+    app.command("retrohunt")(retrohunt_command)

@@ -1,0 +1,66 @@
+"""Retro-hunt: scan, then add the hash, then the earlier item is reported."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image
+
+from bastion.banks import service as banks
+from bastion.banks.schemas import BankCreate
+from bastion.scan.content_log import RetrohuntFollower, log_scan
+from bastion.scan.service import MatchService
+from bastion.signals.base import Signal
+from bastion.signals.compute import hash_bytes, hash_file
+from bastion.store import content_log as store_log
+from bastion.store.database import Database
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "images"
+ORIG = DATA / "bridge-mods" / "aaa-orig.jpg"
+
+
+def _scan_and_log(db: Database, svc: MatchService, data: bytes, content_id: str) -> None:
+    result = svc.scan_result(hash_bytes(data, variants="query"), content_id=content_id)
+    assert result.status in ("no_match", "not_scanned")
+    log_scan(db, result, retention_days=365)
+
+
+def test_item_scanned_before_its_hash_was_known_is_found(db: Database) -> None:
+    with db.write() as session:
+        banks.create(session, data=BankCreate(name="hotline", label="csam"))
+    svc = MatchService(db)
+    svc.start(background=False, follow=False)
+    rotated = Image.open(ORIG).convert("RGB").rotate(90, expand=True)
+    buf = io.BytesIO()
+    rotated.save(buf, "JPEG", quality=80)
+    _scan_and_log(db, svc, buf.getvalue(), "upload-rotated")
+    _scan_and_log(db, svc, (DATA / "misc-images" / "c.png").read_bytes(), "upload-other")
+    _scan_and_log(db, svc, ORIG.read_bytes()[:6000], "upload-truncated")
+
+    follower = RetrohuntFollower(db)
+    first = follower.run_once()  # nothing in the bank yet
+    assert first.found == 0
+
+    original = hash_file(ORIG)
+    pdq = next(s for s in original.signals if isinstance(s, Signal) and s.signal_type == "pdq")
+    md5_truncated = next(
+        s.value for s in hash_bytes(ORIG.read_bytes()[:6000]).signals
+        if isinstance(s, Signal) and s.signal_type == "md5"
+    )
+    with db.write() as session:
+        banks.add_entry(session, name="hotline", fields={"signal_type": "pdq", "value": pdq.value})
+        banks.add_entry(session, name="hotline",
+                        fields={"signal_type": "md5", "value": md5_truncated})
+    run = follower.run_once()
+    found = {(m.signal.content_id, m.entry.signal_type) for m in run.matches}
+    assert found == {("upload-rotated", "pdq"), ("upload-truncated", "md5")}
+    pdq_match = next(m for m in run.matches if m.entry.signal_type == "pdq")
+    assert pdq_match.transform != "original" and pdq_match.distance <= 31
+    assert run.new == 2
+    assert follower.run_once().found == 0  # the cursor moved on
+
+    with db.read() as session:
+        listed, cursor = store_log.list_retrohunt_matches(session)
+    assert {r.content_id for r in listed} == {"upload-rotated", "upload-truncated"}
+    assert cursor is not None
