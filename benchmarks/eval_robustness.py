@@ -9,7 +9,8 @@ bank entry of a *different* picture (false matches), for:
 * **Bastion**: every query variant against every bank variant that
   :func:`bastion.signals.robust.compatible` allows, at
   :func:`bastion.signals.robust.pair_threshold` (bank threshold 31); ``stored`` and
-  ``trimmed`` query pictures with all 8 dihedral hashes, bands with the original only.
+  ``trimmed`` query pictures with all 8 dihedral hashes, bands and crops with the original
+  only.
 
 Hashes of quality below 50 never match (Meta's recommendation). It also prints, for every
 pair kind, the smallest distance between any two unrelated pictures beside the pair's
@@ -30,7 +31,8 @@ Edits: resize to half, JPEG q50, centre crop 2/3.5/5/7.5/10% per side (3.5 and 7
 between the bank's crop grid points), black letterbox and pillarbox bars, white screenshot
 padding, caption bands over the bottom 10% (white) and 20% (black) and the top 10% (white)
 with text-like marks, brightness +30%, greyscale, rotation by 90 degrees, mirror, rotation
-by 3 degrees (black corners). Every edit except the lossless screenshot is saved as JPEG
+by 3 degrees (black corners; also 2 degrees and 4 degrees clockwise, which lie off the bank's
+rotation angles). Every edit except the lossless screenshot is saved as JPEG
 q90, as a re-upload would be.
 
 Run: ``.venv/bin/python benchmarks/eval_robustness.py`` (about a minute). Writes
@@ -212,6 +214,8 @@ EDITS: dict[str, Callable[[RGBArray], RGBArray]] = {
     "rotate-90": lambda a: jpeg(np.ascontiguousarray(np.rot90(a))),
     "mirror": lambda a: jpeg(np.ascontiguousarray(a[:, ::-1])),
     "rotate-3deg": rotate(3.0),
+    "rotate-2deg": rotate(2.0),
+    "rotate-4deg-clockwise": rotate(-4.0),
 }
 
 

@@ -20,6 +20,8 @@ from bastion.signals.robust import (
     BANDS,
     CROP_SCALES,
     CROP_THRESHOLD,
+    ROTATION_CROP,
+    ROTATIONS,
     bank_variants,
     compatible,
     pair_threshold,
@@ -101,19 +103,24 @@ def bridge_bank(bridge: RGBArray) -> list[Hashed]:
 # ------------------------------------------------------------------ the variants themselves
 
 
-def test_query_variants_of_a_borderless_picture_are_the_bands(bridge: RGBArray) -> None:
+def test_query_variants_of_a_borderless_picture(bridge: RGBArray) -> None:
     variants = query_variants(bridge)
-    assert [(v.kind, v.detail) for v, _ in variants] == [("band", d) for d in BANDS]
-    h = bridge.shape[0]
-    top80, bottom80 = (p for _, p in variants)
-    assert top80.shape == (round(0.8 * h), bridge.shape[1], 3)
+    assert [(v.kind, v.detail) for v, _ in variants] == [
+        *(("band", d) for d in BANDS),
+        ("crop", f"centre-{ROTATION_CROP}"),
+    ]
+    h, w = bridge.shape[:2]
+    top80, bottom80, centre88 = (p for _, p in variants)
+    assert top80.shape == (round(0.8 * h), w, 3)
     assert np.array_equal(top80, bridge[: round(0.8 * h)])
     assert np.array_equal(bottom80, bridge[round(0.2 * h) :])
+    dy, dx = round(h * 0.06), round(w * 0.06)
+    assert np.array_equal(centre88, bridge[dy : h - dy, dx : w - dx])
 
 
 def test_bank_variants_are_centre_crops_and_bands(bridge: RGBArray) -> None:
     variants = bank_variants(bridge)
-    crops = [(v, p) for v, p in variants if v.kind == "crop"]
+    crops = [(v, p) for v, p in variants if v.kind == "crop" and "rotate" not in str(v.detail)]
     assert [v.detail for v, _ in crops] == [f"centre-{s}" for s in CROP_SCALES]
     h, w = bridge.shape[:2]
     for (v, p), scale in zip(crops, CROP_SCALES, strict=True):
@@ -121,6 +128,15 @@ def test_bank_variants_are_centre_crops_and_bands(bridge: RGBArray) -> None:
         assert np.array_equal(p, bridge[dy : h - dy, dx : w - dx]), v
     assert [v.detail for v, _ in variants if v.kind == "band"] == list(BANDS)
     assert not any(v.kind == "trimmed" for v, _ in variants)
+    turned = [(v, p) for v, p in variants if "rotate" in str(v.detail)]
+    assert [v.detail for v, _ in turned] == [
+        f"rotate{d:+d}:centre-{ROTATION_CROP}" for d in ROTATIONS
+    ]
+    # Rotated on a copy shrunk to at most 1024 px a side, then cropped to the central 88%.
+    for _, p in turned:
+        sh, sw = round(h * 1024 / w), 1024
+        assert p.shape == (sh - 2 * round(sh * 0.06), sw - 2 * round(sw * 0.06), 3)
+    assert len({v.index for v, _ in variants if v.kind == "crop"}) == len(CROP_SCALES) + 2
 
 
 def test_regions_are_taken_of_the_trimmed_picture_too() -> None:
@@ -134,7 +150,10 @@ def test_regions_are_taken_of_the_trimmed_picture_too() -> None:
         assert np.array_equal(bands["top-80"], boxed[: round(0.8 * boxed.shape[0])])
         assert np.array_equal(bands["trimmed:top-80"], content[: round(0.8 * content.shape[0])])
     crops = {v.detail: p for v, p in bank_variants(boxed) if v.kind == "crop"}
-    assert sorted(crops) == sorted(f"trimmed:centre-{s}" for s in CROP_SCALES)
+    assert sorted(crops) == sorted(
+        [f"trimmed:centre-{s}" for s in CROP_SCALES]
+        + [f"trimmed:rotate{d:+d}:centre-{ROTATION_CROP}" for d in ROTATIONS]
+    )
     assert np.array_equal(crops["trimmed:centre-90"], content[50:954, 80:1520])
 
 
@@ -179,10 +198,22 @@ def test_bands_compare_only_with_the_same_band() -> None:
     assert pair_threshold(top, Variant("crop", 0, None, "centre-97"), 31) is None
 
 
-def test_crops_are_never_compared_as_queries() -> None:
-    crop = Variant("crop", 0, None, "centre-97")
-    for other in [*WHOLE, crop, Variant("band", 0, None, "top-80")]:
+def test_query_crops_compare_only_with_rotated_crops_of_the_same_region() -> None:
+    crop = Variant("crop", 0, None, "centre-88")
+    for other in [
+        *WHOLE,
+        crop,
+        Variant("crop", 3, None, "centre-90"),
+        Variant("band", 0, None, "top-80"),
+    ]:
         assert not compatible(crop, other)
+    for detail in ("rotate+3:centre-88", "rotate-3:centre-88", "trimmed:rotate+3:centre-88"):
+        turned = Variant("crop", 10, None, detail)
+        assert pair_threshold(crop, turned, 31) == min(31, CROP_THRESHOLD)
+        assert pair_threshold(Variant("crop", 0, None, "trimmed:centre-88"), turned, 31) == min(
+            31, CROP_THRESHOLD
+        )
+    assert not compatible(crop, Variant("crop", 10, None, "rotate+3:centre-80"))
 
 
 # ------------------------------------------------------------------ edits that now match
@@ -297,3 +328,15 @@ def test_a_black_caption_that_border_removal_nibbles_still_matches(
     assert "trimmed:top-80" in variants  # the blank rows were taken for a bar
     found = matches(query_hashes(captioned), bridge_bank)
     assert any(q.detail == "top-80" and b.detail == "top-80" for q, b, _, _ in found), found
+
+
+@pytest.mark.parametrize("degrees", [3.0, -3.0, 2.5])
+def test_a_small_rotation_matches_through_a_rotated_bank_crop(
+    bridge: RGBArray, bridge_bank: list[Hashed], degrees: float
+) -> None:
+    turned = jpeg(np.asarray(Image.fromarray(bridge).rotate(degrees, Image.Resampling.BICUBIC)))
+    assert hamming(pdq_hash(turned).value, bridge_bank[0].values[0]) > PDQ_THRESHOLD
+    found = matches(query_hashes(turned), bridge_bank)
+    assert any(
+        q.kind == "crop" and b.detail is not None and "rotate" in b.detail for q, b, _, _ in found
+    ), found

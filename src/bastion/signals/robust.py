@@ -17,6 +17,15 @@ compares only pairs of variants that show the same part of the original:
     about 30 bits per 1.5% per side of scale mismatch, so the crops form a grid of
     :data:`CROP_SCALES`, 1% per side apart, covering crops of up to 10% per side. Crops are
     taken of the trimmed picture when the bank picture has borders (``"trimmed:centre-NN"``).
+``crop`` of a rotated picture (bank side) and ``crop`` ``"centre-88"`` (query side)
+    Small rotations (a "straightened" photo) move PDQ 35-60 bits for 3 degrees. The bank
+    side also hashes its content rotated by each angle of :data:`ROTATIONS` (degrees,
+    counter-clockwise, bicubic, black corners) and cropped to the central
+    :data:`ROTATION_CROP` % (``detail`` ``"rotate+3:centre-88"``); the query side hashes its
+    own central :data:`ROTATION_CROP` % (``"centre-88"``). The crop leaves out the corners
+    that a rotation fills or cuts, so an upload rotated by about 2-4 degrees either way
+    matches. Rotation is done on a copy no larger than :data:`ROTATION_MAX_SIDE` px (PDQ
+    itself works on 64x64).
 ``band`` (both sides)
     The picture without a strip along one edge, ``detail`` ``"top-80"`` (the top 80% of the
     rows: a caption band over the bottom is cut off) or ``"bottom-80"`` (the bottom 80%: a
@@ -34,6 +43,7 @@ query variant                       bank variant                         thresho
 ==================================  ===================================  ================
 stored, displayed, frame, trimmed   stored, displayed, frame, trimmed    the bank's
 stored, displayed, frame, trimmed   crop (any detail)                    CROP_THRESHOLD
+crop ``centre-88``                  crop ``rotate±N:centre-88``          CROP_THRESHOLD
 band                                band of the same region              BAND_THRESHOLD
 anything else                       anything else                        never compared
 ==================================  ===================================  ================
@@ -44,9 +54,10 @@ smallest distance between unrelated pictures for each pair kind, measured by
 ``benchmarks/eval_robustness.py``, is written beside each threshold constant.
 
 Cost, at about 5 ms per PDQ on a 512 px picture (:func:`bastion.signals.pdq.pdq_hash`):
-the query side adds 2 PDQs (two bands) plus 3 when borders are found (the trimmed picture,
-whose 8 dihedral hashes come from that one DCT, and its two bands); the bank side adds
-``len(CROP_SCALES)`` + 2 = 12, plus 3 when borders are found. Bank variants need the bank's
+the query side adds 3 PDQs (two bands, one centre crop) plus 3 when borders are found (the
+trimmed picture, whose 8 dihedral hashes come from that one DCT, and its two bands); the bank
+side adds ``len(CROP_SCALES) + len(ROTATIONS)`` + 2 = 14 (and two small rotations), plus 3
+when borders are found. Bank variants need the bank's
 *pictures*: entries imported as bare hashes (hash lists from hotlines) get only the
 query-side help (``trimmed``).
 
@@ -57,7 +68,7 @@ How the caller (the scan pipeline) uses this module::
         if variant.kind == "trimmed":
             hashes, quality = pdq_dihedral(pixels)     # all 8 transforms are matched
         else:
-            h = pdq_hash(pixels)                       # band: the original orientation only
+            h = pdq_hash(pixels)                       # band, crop: original orientation only
     # Bank add (from a picture): the stored hash as usual; then for every
     # (variant, pixels) in bank_variants(rgb): pdq_hash(pixels).value, kept with the variant.
     # Matching: for each query hash (each dihedral transform of stored/trimmed) and each
@@ -84,6 +95,9 @@ Method and grid are Bastion's own, chosen by measurement on the benign set of
 
 from __future__ import annotations
 
+import numpy as np
+from PIL import Image
+
 from bastion.signals.base import Variant
 from bastion.signals.borders import trim_borders
 from bastion.signals.pdq import RGBArray
@@ -96,6 +110,18 @@ WHOLE_KINDS = frozenset({"stored", "displayed", "frame", "trimmed"})
 #: side of a grid point. Measured (eval_robustness): a crop on a grid point matches ~92% of
 #: the benign set, 0.5% per side off ~78%; a 3%-step grid drops the latter to ~73%.
 CROP_SCALES: tuple[int, ...] = (98, 96, 94, 92, 90, 88, 86, 84, 82, 80)
+
+#: Rotations (degrees, counter-clockwise) of the bank side's rotated crops. Measured
+#: (eval_robustness): uploads rotated by the same angle match all but textures; by 1 degree
+#: more or less, about 80% of the benign set.
+ROTATIONS: tuple[int, ...] = (3, -3)
+
+#: The central share (%) of height and width hashed for rotation matching, on both sides: a
+#: 3-degree rotation of a 4:3 picture moves its corners about 5% of a side.
+ROTATION_CROP = 88
+
+#: Pictures are rotated after shrinking to at most this many pixels per side (box filter).
+ROTATION_MAX_SIDE = 1024
 
 #: Band variants (both sides): detail -> (first row, last row) as shares of the height.
 BANDS: dict[str, tuple[float, float]] = {
@@ -143,6 +169,18 @@ def band_region(rgb: RGBArray, detail: str) -> RGBArray:
     return rgb[round(h * lo) : round(h * hi)]
 
 
+def rotated(rgb: RGBArray, degrees: float) -> RGBArray:
+    """``rgb`` (H x W x 3 ``uint8``) rotated ``degrees`` counter-clockwise about its centre on
+    a canvas of the same size (corners black, bicubic), after shrinking it (box filter) so
+    that no side exceeds :data:`ROTATION_MAX_SIDE` px. Returns a new array."""
+    im = Image.fromarray(np.ascontiguousarray(rgb))
+    h, w = rgb.shape[:2]
+    if max(h, w) > ROTATION_MAX_SIDE:
+        f = ROTATION_MAX_SIDE / max(h, w)
+        im = im.resize((max(1, round(w * f)), max(1, round(h * f))), Image.Resampling.BOX)
+    return np.asarray(im.rotate(degrees, Image.Resampling.BICUBIC))
+
+
 def _big_enough(region: RGBArray) -> bool:
     return bool(min(region.shape[:2]) >= MIN_REGION_SIDE)
 
@@ -159,11 +197,18 @@ def _bands(picture: RGBArray, *, trimmed: bool) -> list[tuple[Variant, RGBArray]
 
 
 def region_of(variant: Variant) -> str | None:
-    """The region a ``crop`` or ``band`` variant shows, without the ``trimmed:`` prefix
-    (``"trimmed:top-80"`` -> ``"top-80"``); ``None`` for other kinds."""
+    """The region a ``crop`` or ``band`` variant shows, without ``trimmed:`` or
+    ``rotate±N:`` prefixes (``"trimmed:top-80"`` -> ``"top-80"``, ``"rotate-3:centre-88"``
+    -> ``"centre-88"``); ``None`` for other kinds."""
     if variant.kind not in ("crop", "band") or variant.detail is None:
         return None
-    return variant.detail.removeprefix("trimmed:")
+    return variant.detail.rsplit(":", 1)[-1]
+
+
+def _is_rotated(variant: Variant) -> bool:
+    """True for a bank crop of a rotated picture (``detail`` with a ``rotate±N:`` part)."""
+    parts = (variant.detail or "").split(":")[:-1]
+    return variant.kind == "crop" and any(p.startswith("rotate") for p in parts)
 
 
 def query_variants(rgb: RGBArray) -> list[tuple[Variant, RGBArray]]:
@@ -172,17 +217,22 @@ def query_variants(rgb: RGBArray) -> list[tuple[Variant, RGBArray]]:
     Returns ``[(Variant, pixels), ...]``: ``trimmed`` (when uniform borders were found; hash
     with ``pdq_dihedral``), the bands of :data:`BANDS` of the picture as given (``index`` 0,
     1; hash with ``pdq_hash``) and, with borders, the same bands of the trimmed picture
-    (``index`` 2, 3, ``detail`` ``"trimmed:..."``). Pixels are views into ``rgb``. At most 5
-    pictures; regions under :data:`MIN_REGION_SIDE` px are left out. Raises InvalidInput for
-    a wrong array.
+    (``index`` 2, 3, ``detail`` ``"trimmed:..."``), then the central :data:`ROTATION_CROP` %
+    of the content (``crop``, ``detail`` ``"centre-88"`` or ``"trimmed:centre-88"``; hash with
+    ``pdq_hash``). Pixels are views into ``rgb``. At most 6 pictures; regions under
+    :data:`MIN_REGION_SIDE` px are left out. Raises InvalidInput for a wrong array.
     """
-    _, trimmed = _content(rgb)
+    content, trimmed = _content(rgb)
     out: list[tuple[Variant, RGBArray]] = []
     if trimmed is not None:
         out.append((Variant("trimmed"), trimmed))
     out.extend(_bands(rgb, trimmed=False))
     if trimmed is not None:
         out.extend(_bands(trimmed, trimmed=True))
+    region = centre_crop(content, ROTATION_CROP)
+    if _big_enough(region):
+        prefix = "" if trimmed is None else "trimmed:"
+        out.append((Variant("crop", 0, None, f"{prefix}centre-{ROTATION_CROP}"), region))
     return out
 
 
@@ -194,8 +244,11 @@ def bank_variants(rgb: RGBArray) -> list[tuple[Variant, RGBArray]]:
     ``detail`` ``"centre-NN"`` or ``"trimmed:centre-NN"``), the bands of :data:`BANDS` of the
     picture as given and, with borders, of the trimmed picture (as :func:`query_variants`).
     Hash ``trimmed`` with ``pdq_dihedral`` or ``pdq_hash`` (only its original orientation is
-    compared), the rest with ``pdq_hash``. At most ``len(CROP_SCALES) + 5`` pictures; regions
-    under :data:`MIN_REGION_SIDE` px are left out. Raises InvalidInput for a wrong array.
+    compared), the rest with ``pdq_hash``. Then, for each angle of :data:`ROTATIONS`, the
+    central :data:`ROTATION_CROP` % of the content rotated by it (``crop``, ``detail``
+    ``"rotate+3:centre-88"``, with ``trimmed:`` in front when trimmed; new arrays). At most
+    ``len(CROP_SCALES) + len(ROTATIONS) + 5`` pictures; regions under
+    :data:`MIN_REGION_SIDE` px are left out. Raises InvalidInput for a wrong array.
     """
     content, trimmed = _content(rgb)
     prefix = "" if trimmed is None else "trimmed:"
@@ -209,6 +262,11 @@ def bank_variants(rgb: RGBArray) -> list[tuple[Variant, RGBArray]]:
     out.extend(_bands(rgb, trimmed=False))
     if trimmed is not None:
         out.extend(_bands(trimmed, trimmed=True))
+    for i, degrees in enumerate(ROTATIONS, start=len(CROP_SCALES)):
+        region = centre_crop(rotated(content, degrees), ROTATION_CROP)
+        if _big_enough(region):
+            detail = f"{prefix}rotate{degrees:+d}:centre-{ROTATION_CROP}"
+            out.append((Variant("crop", i, None, detail), region))
     return out
 
 
@@ -218,6 +276,8 @@ def compatible(query_variant: Variant, bank_variant: Variant) -> bool:
     q, b = query_variant.kind, bank_variant.kind
     if q in WHOLE_KINDS:
         return b in WHOLE_KINDS or b == "crop"
+    if q == "crop":
+        return _is_rotated(bank_variant) and region_of(query_variant) == region_of(bank_variant)
     if q == "band":
         return b == "band" and region_of(query_variant) == region_of(bank_variant)
     return False
