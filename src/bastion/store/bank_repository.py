@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bastion.errors import Conflict, NotFound
 from bastion.store.change_log import record_change, record_entry_changes
-from bastion.store.models import Bank, BankEntry
+from bastion.store.models import BANK_ENTRIES, Bank, BankEntry
 from bastion.store.records import BankRecord, EntryRecord
 from bastion.store.types import utcnow
 
@@ -193,8 +193,11 @@ def delete_bank(session: Session, bank: Bank) -> BankRecord:
 
 
 def _insert_for(session: Session) -> Any:
+    # Core table, not the mapped class: executemany through "insertmanyvalues" batches
+    # with one cached statement (a multi-row .values() would recompile per batch).
     name = session.get_bind().dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(BankEntry)
+    table = BANK_ENTRIES
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
 
 
 def add_entries(
@@ -242,13 +245,13 @@ def add_entries(
             }
             for _, e, vk in chunk
         ]
+        table = BANK_ENTRIES
         stmt = (
             _insert_for(session)
-            .values(params)
             .on_conflict_do_nothing(index_elements=["bank_id", "signal_type", "value_key"])
-            .returning(BankEntry.id, BankEntry.signal_type, BankEntry.value_key)
+            .returning(table.c.id, table.c.signal_type, table.c.value_key)
         )
-        ids = {(st, vk): i for i, st, vk in session.execute(stmt)}
+        ids = {(st, vk): i for i, st, vk in session.connection().execute(stmt, params)}
         batch: list[EntryRecord] = []
         for idx, e, vk in chunk:
             entry_id = ids.get((e.signal_type, vk))

@@ -82,7 +82,7 @@ from sqlalchemy.orm import Session
 
 from bastion.errors import InvalidInput, NotReady
 from bastion.store.database import Database
-from bastion.store.models import Bank, BankChange, BankEntry, StoreMeta
+from bastion.store.models import BANK_CHANGES, Bank, BankChange, BankEntry, StoreMeta
 from bastion.store.records import BankRecord, EntryRecord
 from bastion.store.types import utcnow
 
@@ -247,8 +247,8 @@ def record_entry_changes(
         return
     session.flush()
     now = utcnow()
-    session.execute(
-        insert(BankChange),
+    session.connection().execute(
+        insert(BANK_CHANGES),
         [
             {
                 "kind": kind,
@@ -288,35 +288,45 @@ def _meta_int(session: Session, key: str) -> int | None:
     return None if raw is None else int(raw.value)
 
 
-def _enabled_entries_query(bank_id: int | None = None) -> Any:
-    q = (
-        select(BankEntry)
-        .join(Bank, Bank.id == BankEntry.bank_id)
-        .where(Bank.enabled.is_(True), BankEntry.enabled.is_(True))
-        .order_by(BankEntry.id)
-    )
-    if bank_id is not None:
-        q = q.where(BankEntry.bank_id == bank_id)
-    return q
+_ENTRY_COLUMNS = (
+    "id",
+    "bank_id",
+    "signal_type",
+    "value",
+    "variant",
+    "item_key",
+    "classification",
+    "enabled",
+    "disabled_until",
+    "source",
+    "external_id",
+    "source_date",
+    "note",
+    "fp_votes",
+    "created_at",
+)
 
 
-def _iter_entries(
-    session: Session, bank_id: int | None, batch_size: int
-) -> Any:
+def _iter_entries(session: Session, bank_id: int | None, batch_size: int) -> Any:
+    """Enabled entries of enabled banks (of ``bank_id`` only, when given) as lists of
+    :class:`EntryRecord`, ascending id; plain column rows, no ORM objects (fast loads)."""
+    cols = [getattr(BankEntry, c) for c in _ENTRY_COLUMNS]
     last = 0
     while True:
-        rows = (
-            session.execute(
-                _enabled_entries_query(bank_id).where(BankEntry.id > last).limit(batch_size)
-            )
-            .scalars()
-            .all()
+        q = (
+            select(*cols)
+            .join(Bank, Bank.id == BankEntry.bank_id)
+            .where(Bank.enabled.is_(True), BankEntry.enabled.is_(True), BankEntry.id > last)
+            .order_by(BankEntry.id)
+            .limit(batch_size)
         )
+        if bank_id is not None:
+            q = q.where(BankEntry.bank_id == bank_id)
+        rows = session.execute(q).all()
         if not rows:
             return
-        yield [EntryRecord.from_row(r) for r in rows]
-        session.expunge_all()
-        last = rows[-1].id
+        yield [EntryRecord(*row) for row in rows]
+        last = rows[-1][0]
 
 
 def _cursor_now(db: Database, session: Session) -> ChangeCursor:

@@ -39,7 +39,14 @@ from bastion.errors import InvalidInput
 from bastion.signals.base import Signal, VideoSignal
 from bastion.signals.pdq import DIHEDRAL_TRANSFORMS
 from bastion.store.bank_repository import value_key
-from bastion.store.models import ContentItem, ContentSignal, RetrohuntMatch
+from bastion.store.models import (
+    CONTENT_ITEMS,
+    CONTENT_SIGNALS,
+    RETROHUNT_MATCHES,
+    ContentItem,
+    ContentSignal,
+    RetrohuntMatch,
+)
 from bastion.store.records import EntryRecord
 from bastion.store.types import utcnow
 
@@ -123,19 +130,20 @@ def log_item(
     """
     if content_id is not None and len(content_id) > 255:
         raise InvalidInput("content_id is longer than 255 characters")
-    item_id = session.execute(
-        insert(ContentItem)
+    conn = session.connection()
+    item_id = conn.execute(
+        insert(CONTENT_ITEMS)
         .values(
             content_id=content_id,
             source=source,
             media_type=media_type,
             scanned_at=scanned_at or utcnow(),
         )
-        .returning(ContentItem.id)
+        .returning(CONTENT_ITEMS.c.id)
     ).scalar_one()
     rows = _signal_rows(signals, keep_dihedral)
     if rows:
-        session.execute(insert(ContentSignal), [{**r, "item_id": item_id} for r in rows])
+        conn.execute(insert(CONTENT_SIGNALS), [{**r, "item_id": item_id} for r in rows])
     return int(item_id)
 
 
@@ -452,14 +460,12 @@ def record_retrohunt_matches(session: Session, matches: Sequence[RetrohuntMatchI
         for m in matches
     ]
     dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(RetrohuntMatch)
+    table = RETROHUNT_MATCHES
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     stmt = ins.on_conflict_do_nothing(index_elements=["content_item_id", "entry_id"]).returning(
-        RetrohuntMatch.id
+        table.c.id
     )
-    new = 0
-    for start in range(0, len(rows), 1_000):
-        new += len(session.execute(stmt.values(rows[start : start + 1_000])).all())
-    return new
+    return len(session.connection().execute(stmt, rows).all())
 
 
 def _encode_cursor(xid: int, rid: int) -> str:

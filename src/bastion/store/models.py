@@ -17,7 +17,7 @@ Tables (the schema itself is created only by the Alembic migrations in
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -29,6 +29,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -218,3 +219,10 @@ class StoreMeta(Base):
 # The service's tables (API keys, content verdicts) live in their own module; importing it
 # here puts them in ``Base.metadata`` for Alembic and the schema test.
 from bastion.store import models_api as _models_api  # noqa: E402, F401
+
+#: Core tables, for bulk statements (executemany with one cached compiled statement).
+BANK_ENTRIES = cast(Table, BankEntry.__table__)
+BANK_CHANGES = cast(Table, BankChange.__table__)
+CONTENT_ITEMS = cast(Table, ContentItem.__table__)
+CONTENT_SIGNALS = cast(Table, ContentSignal.__table__)
+RETROHUNT_MATCHES = cast(Table, RetrohuntMatch.__table__)
