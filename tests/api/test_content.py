@@ -264,3 +264,13 @@ def test_batch_gives_per_item_results(api: Api) -> None:
     r = api.client.post("/v1/content:batch", headers=api.h("content:submit"),
                         json={"items": [{"content_id": "x"}] * 101})
     assert r.status_code == 422
+
+
+def test_multipart_boundary_is_case_sensitive(api: Api) -> None:
+    body = (b"--BenchBoundary\r\nContent-Disposition: form-data; name=\"content_id\"\r\n\r\n"
+            b"mixed-case\r\n--BenchBoundary\r\nContent-Disposition: form-data; name=\"file\"; "
+            b"filename=\"b.jpg\"\r\n\r\n" + BRIDGE.read_bytes() + b"\r\n--BenchBoundary--\r\n")
+    r = api.client.post("/v1/content", content=body, headers={
+        **api.h("content:submit"), "content-type": "multipart/form-data; boundary=BenchBoundary"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "match"

@@ -161,10 +161,10 @@ async def add_entries(name: str, request: Request, svc: Svc, actor: Actor) -> JS
     10,000, each validated; rejected ones are reported with their 1-based position) or a
     file (multipart ``file``: every signal it yields). Returns the added entries and
     issues."""
-    ctype = request.headers.get("content-type", "").lower()
+    ctype = request.headers.get("content-type", "")  # boundaries are case-sensitive
     with svc.db.read() as session:
         service.get(session, name=name)  # 404 before reading a large body
-    if ctype.startswith("multipart/form-data"):
+    if ctype.lower().startswith("multipart/form-data"):
         form = await read_form(
             request.stream(), ctype, max_file_bytes=svc.settings.api_max_upload_bytes
         )

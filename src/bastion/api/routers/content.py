@@ -203,11 +203,11 @@ async def submit_content(request: Request, svc: Svc, actor: Actor) -> JSONRespon
     ``signals`` (JSON); metadata as form fields or JSON keys. A file that cannot be decoded
     is a ``not_scanned`` verdict (HTTP 200) whose exact hashes were still matched. A retry
     with the same ``content_id`` and content returns the stored verdict (``replayed``)."""
-    ctype = _content_type(request).lower()
+    ctype = _content_type(request)  # boundaries are case-sensitive
     data: bytes | None = None
     fetch_url: str | None = None
     signals: list[Any] | None = None
-    if ctype.startswith("multipart/form-data"):
+    if ctype.lower().startswith("multipart/form-data"):
         form = await read_form(
             request.stream(), ctype, max_file_bytes=svc.settings.api_max_upload_bytes
         )
@@ -268,8 +268,8 @@ def get_content(content_id: str, svc: Svc) -> JSONResponse:
 async def hash_file(request: Request, svc: Svc) -> JSONResponse:
     """Hash the multipart ``file``: exact hashes always, PDQ/vPDQ when it decodes
     (``not_scanned`` with a reason otherwise)."""
-    ctype = _content_type(request).lower()
-    if not ctype.startswith("multipart/form-data"):
+    ctype = _content_type(request)  # boundaries are case-sensitive
+    if not ctype.lower().startswith("multipart/form-data"):
         raise BadRequest("send the file as multipart/form-data (field 'file')")
     form = await read_form(
         request.stream(), ctype, max_file_bytes=svc.settings.api_max_upload_bytes

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from bastion.api.auth import requires
-from bastion.api.deps import Svc
+from bastion.api.deps import Services, Svc
 from bastion.api.routers.content import _PROBLEMS
 from bastion.api.schemas import MatchIn, MatchResultOut
 from bastion.content.signal_input import signals_from_json
 from bastion.signals.base import Signal
 
 router = APIRouter(tags=["match"])
+
+#: Largest request matched on the event loop rather than in a worker thread.
+INLINE_SIGNALS = 4
 
 
 @router.post(
@@ -21,11 +27,22 @@ router = APIRouter(tags=["match"])
     openapi_extra=requires("match"),
     responses={200: {"model": MatchResultOut}, **_PROBLEMS},
 )
-def match_signals(body: MatchIn, svc: Svc) -> JSONResponse:
+async def match_signals(body: MatchIn, svc: Svc) -> JSONResponse:
     """Each signal is matched on its own (a bare PDQ hash with its 8 dihedral variants,
-    derived from the hash bits). 503 while the indexes load, never ``no_match``."""
-    parsed = signals_from_json([s.model_dump(exclude_none=True) for s in body.signals])
+    derived from the hash bits). 503 while the indexes load, never ``no_match``.
+
+    Up to :data:`INLINE_SIGNALS` signals are matched on the event loop (an exact lookup
+    takes microseconds, a PDQ search about a millisecond at 1M hashes: cheaper than a
+    thread hand-off); larger batches in a worker thread."""
     svc.matcher.require_ready()
+    items = [s.model_dump(exclude_none=True) for s in body.signals]
+    if len(items) <= INLINE_SIGNALS:
+        return JSONResponse(_match(svc, items))
+    return JSONResponse(await run_in_threadpool(_match, svc, items))
+
+
+def _match(svc: Services, items: list[dict[str, Any]]) -> dict[str, Any]:
+    parsed = signals_from_json(items)
     results = []
     for i, sig in enumerate(parsed):
         matches = svc.matcher.match_signals([sig])
@@ -36,4 +53,4 @@ def match_signals(body: MatchIn, svc: Svc) -> JSONResponse:
             "status": "match" if matches else "no_match",
             "matches": [m.to_json() for m in matches],
         })
-    return JSONResponse({"results": results})
+    return {"results": results}
