@@ -7,6 +7,10 @@ directory (``--data-dir`` / ``BASTION_HOME``, default ``./bastion-data``), the b
 processes may share one PostgreSQL database (``BASTION_DATABASE_URL``); each loads its
 indexes from it and follows the bank change log.
 
+Background work (retro-hunt of earlier content after bank changes, upkeep; see
+:mod:`bastion.content.maintenance`) runs in a thread of this process unless ``--no-worker``;
+``bastion worker`` runs it in a process of its own.
+
 ``--workers N`` runs N uvicorn worker processes (each with its own indexes: memory grows
 N-fold); the default 1 process serves requests on an event loop and runs blocking work
 (database, matching, waiting for the isolated decode workers) in a thread pool.
@@ -72,6 +76,10 @@ def serve_command(
     sample: Annotated[
         bool, typer.Option("--sample/--no-sample", help="Create the sample bank if missing.")
     ] = True,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker",
+                           help="Run background work (retro-hunt, upkeep) in this process.")
+    ] = True,
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log every request (paths and ids only).")
     ] = False,
@@ -97,7 +105,8 @@ def serve_command(
         print(first_key, file=err)
     err.flush()
     maintenance = Maintenance(db, settings)
-    maintenance.start()
+    if worker:
+        maintenance.start()
     try:
         if workers == 1:
             app = create_app(settings, db=db)
@@ -113,6 +122,26 @@ def serve_command(
         db.dispose()
 
 
+def worker_command(data_dir: DataDir = None) -> None:
+    """Run background work (retro-hunt, upkeep) in the foreground until interrupted, for
+    deployments whose ``serve`` processes run with ``--no-worker``."""
+    from bastion.content.maintenance import Maintenance
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = load_settings(home=data_dir)
+    db = open_database(settings)
+    maintenance = Maintenance(db, settings)
+    print("bastion worker: retro-hunt and upkeep running (Ctrl-C to stop)", file=sys.stderr)
+    try:
+        maintenance.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        maintenance.close()
+        db.dispose()
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``serve`` to the ``bastion`` command."""
+    """Add ``serve`` and ``worker`` to the ``bastion`` command."""
     app.command("serve")(serve_command)
+    app.command("worker")(worker_command)

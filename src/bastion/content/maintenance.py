@@ -1,28 +1,38 @@
 """Periodic upkeep that the service runs in-process on the embedded defaults.
 
-Each round, in its own unit of work: re-enable bank entries whose ``disabled_until`` has
-passed (:func:`bastion.banks.service.release_due_entries`) and purge content-log items
-older than ``Settings.content_log_days`` (:func:`bastion.store.content_log.purge_content_log`).
-:class:`Maintenance` runs rounds in a daemon thread every :data:`INTERVAL_S` seconds; a
-failing round is logged and retried next time. ``bastion worker`` (larger deployments)
-will run the same rounds in a process of its own.
+- every :data:`RETROHUNT_INTERVAL_S` seconds, retro-hunt: search the content log for bank
+  entries added or enabled since the last run and store the new matches
+  (:class:`bastion.scan.content_log.RetrohuntFollower`; listed by ``GET /v1/retrohunt``);
+- every :data:`INTERVAL_S` seconds, upkeep (:func:`run_round`), each step in its own unit
+  of work: re-enable bank entries whose ``disabled_until`` has passed
+  (:func:`bastion.banks.service.release_due_entries`) and purge content-log items older
+  than ``Settings.content_log_days`` (:func:`bastion.store.content_log.purge_content_log`).
+
+:class:`Maintenance` runs both in a daemon thread (``bastion serve``), or in the foreground
+(``bastion worker``, for deployments that keep it out of the API processes). A failing step
+is logged and retried next time. Several processes doing this at once is safe: retro-hunt
+results are stored once per (item, entry), and the other steps are idempotent.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from bastion.banks import service as banks
 from bastion.config import Settings
+from bastion.scan.content_log import RetrohuntFollower
 from bastion.store.content_log import purge_content_log
 from bastion.store.database import Database
 
 log = logging.getLogger(__name__)
 
-#: Seconds between two rounds.
+#: Seconds between two upkeep rounds.
 INTERVAL_S = 60.0
+#: Seconds between two retro-hunt runs.
+RETROHUNT_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,29 +55,43 @@ def run_round(db: Database, settings: Settings) -> RoundReport:
 class Maintenance:
     """Runs :func:`run_round` every ``interval_s`` seconds in a daemon thread."""
 
-    def __init__(self, db: Database, settings: Settings, *, interval_s: float = INTERVAL_S):
+    def __init__(self, db: Database, settings: Settings, *, interval_s: float = INTERVAL_S,
+                 retrohunt_interval_s: float = RETROHUNT_INTERVAL_S):
         self.db = db
         self.settings = settings
         self.interval_s = interval_s
+        self.retrohunt_interval_s = retrohunt_interval_s
+        self.retrohunt = RetrohuntFollower(db)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         """Start the thread (the first round runs at once)."""
-        self._thread = threading.Thread(target=self._loop, name="bastion-maintenance",
+        self._thread = threading.Thread(target=self.run, name="bastion-maintenance",
                                         daemon=True)
         self._thread.start()
 
-    def _loop(self) -> None:
+    def run(self) -> None:
+        """Run until :meth:`close` (the calling thread)."""
+        next_upkeep = 0.0
         while True:
+            now = time.monotonic()
+            if now >= next_upkeep:
+                next_upkeep = now + self.interval_s
+                try:
+                    r = run_round(self.db, self.settings)
+                    if r.released or r.purged:
+                        log.info("maintenance: %d entries re-enabled, %d log items purged",
+                                 r.released, r.purged)
+                except Exception:
+                    log.exception("maintenance round failed; retrying later")
             try:
-                r = run_round(self.db, self.settings)
-                if r.released or r.purged:
-                    log.info("maintenance: %d entries re-enabled, %d log items purged",
-                             r.released, r.purged)
+                run = self.retrohunt.run_once()
+                if run.new:
+                    log.info("retro-hunt: %d new matches for %d entries", run.new, run.entries)
             except Exception:
-                log.exception("maintenance round failed; retrying later")
-            if self._stop.wait(self.interval_s):
+                log.exception("retro-hunt failed; retrying later")
+            if self._stop.wait(self.retrohunt_interval_s):
                 return
 
     def close(self) -> None:
