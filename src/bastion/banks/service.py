@@ -202,7 +202,10 @@ def entry_fields_from_signal(signal: Signal | VideoSignal) -> dict[str, Any]:
     """The entry fields for one computed signal: its type, value and (for perceptual
     hashes) the variant it was computed from; a video's vPDQ becomes one ``vpdq`` entry."""
     if isinstance(signal, VideoSignal):
-        return {"signal_type": VPDQ, "value": encode_vpdq(signal.frames)}
+        out_v: dict[str, Any] = {"signal_type": VPDQ, "value": encode_vpdq(signal.frames)}
+        if signal.variant.kind != "stored":
+            out_v["variant"] = signal.variant.to_json()
+        return out_v
     out: dict[str, Any] = {"signal_type": signal.signal_type, "value": signal.value}
     if signal.quality is not None:
         out["variant"] = signal.variant.to_json()

@@ -30,21 +30,36 @@ While the first snapshot is loading, :meth:`Matcher.match` raises
 from __future__ import annotations
 
 import json
+import logging
+import os
+import shutil
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+from bastion.banks.values import parse_vpdq
 from bastion.errors import InvalidInput, NotReady
 from bastion.index.exact import ExactIndex
-from bastion.index.pdq import PdqIndex
+from bastion.index.pdq import PdqIndex, hex_to_codes
 from bastion.index.video import VideoIndex, VideoMatch
-from bastion.signals.base import MIN_MATCH_QUALITY, Signal, Variant, VideoFrame, VideoSignal
+from bastion.scan.entry_table import CLASS_CODES, EntryTable
+from bastion.signals.base import MIN_MATCH_QUALITY, Signal, Variant, VideoSignal
 from bastion.signals.exact import EXACT_TYPES
 from bastion.signals.pdq import DIHEDRAL_TRANSFORMS, PDQ_THRESHOLD
 from bastion.signals.robust import WHOLE_KINDS, pair_threshold
-from bastion.store.change_log import Change, Snapshot
+from bastion.store.change_log import Change, ChangeCursor, Snapshot, read_snapshot
+from bastion.store.database import Database
 from bastion.store.records import BankRecord, EntryRecord
+
+log = logging.getLogger(__name__)
+
+#: Format name written into matcher snapshots' manifests.
+SNAPSHOT_FORMAT = "bastion-matcher-1"
 
 #: Largest PDQ threshold any bank may set (Hamming bits); indexes are searched at the
 #: largest threshold in force and results filtered per bank.
@@ -131,12 +146,58 @@ def _variant_of(variant: dict[str, Any] | None) -> Variant:
         return Variant("stored")
 
 
-def _vpdq_frames(value: str) -> tuple[VideoFrame, ...]:
-    frames = json.loads(value)
-    return tuple(
-        VideoFrame(int(f["frame"]), float(f["timestamp_s"]), str(f["value"]), int(f["quality"]))
-        for f in frames
-    )
+class _Rows:
+    """Rows of one (signal type, group) collected during a bulk load."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.banks: list[int] = []
+        self.klass: list[int] = []
+        self.values: list[str] = []
+
+    def arrays(
+        self,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.int8], list[str]]:
+        return (
+            np.asarray(self.ids, dtype=np.int64),
+            np.asarray(self.banks, dtype=np.int32),
+            np.asarray(self.klass, dtype=np.int8),
+            self.values,
+        )
+
+
+class _BulkLoader:
+    """Collects streamed entries by (signal type, index group) for :meth:`Matcher._install`."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], _Rows] = {}
+        self.variants: dict[int, dict[str, Any]] = {}
+        self.videos: list[EntryRecord] = []
+        self.max_id = 0
+
+    def add(self, entries: Iterable[EntryRecord]) -> None:
+        for e in entries:
+            if not e.enabled:
+                continue
+            if e.signal_type == "vpdq":
+                self.videos.append(e)
+                continue
+            if e.signal_type == "pdq":
+                group = _group_of(e.variant)
+            elif e.signal_type in EXACT_NAMES:
+                group = e.signal_type
+            else:
+                continue
+            rows = self.rows.get((e.signal_type, group))
+            if rows is None:
+                rows = self.rows[(e.signal_type, group)] = _Rows()
+            rows.ids.append(e.id)
+            rows.banks.append(e.bank_id)
+            rows.klass.append(CLASS_CODES.get(e.classification, 0))
+            rows.values.append(e.value)
+            if e.variant and e.variant.get("kind", "stored") != "stored":
+                self.variants[e.id] = dict(e.variant)
+            self.max_id = max(self.max_id, e.id)
 
 
 @dataclass(slots=True)
@@ -163,6 +224,8 @@ class Matcher:
     Thread-safe: :meth:`apply` and :meth:`match` may run concurrently (updates take a lock
     briefly; the PDQ and exact indexes are themselves safe for concurrent search/update).
     ``dihedral`` (default on) searches the 8 dihedral transforms of each whole picture.
+    Per-entry metadata lives in a compact :class:`~bastion.scan.entry_table.EntryTable`
+    (8 bytes per entry id).
     """
 
     def __init__(self, *, dihedral: bool = True) -> None:
@@ -170,8 +233,7 @@ class Matcher:
         self._lock = threading.RLock()
         self._ready = threading.Event()
         self._banks: dict[int, BankRecord] = {}
-        #: entry id -> (bank id, signal type, index group, variant, classification)
-        self._entries: dict[int, tuple[int, str, str, dict[str, Any] | None, str | None]] = {}
+        self._table = EntryTable()
         self._pdq: dict[str, PdqIndex] = {}
         self._exact: dict[str, ExactIndex] = {
             name: ExactIndex.for_signal_type(name) for name in EXACT_NAMES
@@ -210,43 +272,61 @@ class Matcher:
             s.entries["vpdq"] = len(self._video)
             return s
 
+    def nbytes(self) -> int:
+        """Approximate bytes held by the indexes and the entry table."""
+        with self._lock:
+            return (
+                sum(idx.stats().nbytes for idx in self._pdq.values())
+                + sum(e.nbytes() for e in self._exact.values())
+                + self._table.nbytes()
+            )
+
     # -- loading and following --
 
     def load_snapshot(self, snapshot: Snapshot) -> None:
-        """Build every index from ``snapshot`` (bulk path) and mark the matcher ready."""
-        with self._lock:
-            self._banks = dict(snapshot.banks)
-            self._entries.clear()
-            pdq_rows: dict[str, tuple[list[int], list[str]]] = {}
-            exact_rows: dict[str, tuple[list[int], list[str]]] = {n: ([], []) for n in EXACT_NAMES}
-            for e in snapshot.entries:
-                bank = self._banks.get(e.bank_id)
-                if bank is None or not bank.enabled or not e.enabled:
-                    continue
-                if e.signal_type == "pdq":
-                    g = _group_of(e.variant)
-                    ids, vals = pdq_rows.setdefault(g, ([], []))
-                    ids.append(e.id)
-                    vals.append(e.value)
-                    self._remember(e, g)
-                elif e.signal_type in exact_rows:
-                    exact_rows[e.signal_type][0].append(e.id)
-                    exact_rows[e.signal_type][1].append(e.value)
-                    self._remember(e, e.signal_type)
-                else:
-                    self._upsert(e)
-            self._pdq = {
-                g: PdqIndex.from_arrays(ids, vals, threshold=PDQ_THRESHOLD, background_merge=True)
-                for g, (ids, vals) in pdq_rows.items()
-            }
-            self._exact = {name: ExactIndex.for_signal_type(name) for name in EXACT_NAMES}
-            for name, (ids, vals) in exact_rows.items():
-                if ids:
-                    self._exact[name].add(ids, vals)
-            self._ready.set()
+        """Build every index from an in-memory ``snapshot`` and mark the matcher ready."""
+        loader = _BulkLoader()
+        loader.add(snapshot.entries)
+        self._install(snapshot.banks, loader)
 
-    def _remember(self, e: EntryRecord, group: str) -> None:
-        self._entries[e.id] = (e.bank_id, e.signal_type, group, e.variant, e.classification)
+    def load_from_store(self, db: Database) -> ChangeCursor:
+        """Build every index by streaming the store's enabled entries in batches (no list
+        of every entry is held), mark the matcher ready, and return the change-log cursor
+        consistent with what was loaded."""
+        loader = _BulkLoader()
+        banks, cursor = read_snapshot(db, loader.add)
+        self._install(banks, loader)
+        return cursor
+
+    def _install(self, banks: dict[int, BankRecord], loader: _BulkLoader) -> None:
+        with self._lock:
+            self._banks = dict(banks)
+            table = EntryTable(capacity=max(1024, loader.max_id + 1))
+            pdq: dict[str, PdqIndex] = {}
+            exact = {name: ExactIndex.for_signal_type(name) for name in EXACT_NAMES}
+            enabled = {b.id for b in banks.values() if b.enabled}
+            for (signal_type, group), rows in loader.rows.items():
+                ids, bank_ids, klass, values = rows.arrays()
+                keep = np.isin(bank_ids, list(enabled))
+                ids, bank_ids, klass = ids[keep], bank_ids[keep], klass[keep]
+                vals = [v for v, k in zip(values, keep.tolist(), strict=True) if k]
+                table.set_many(ids, bank_ids, signal_type, group, klass)
+                if signal_type == "pdq":
+                    pdq[group] = PdqIndex.from_arrays(
+                        ids, hex_to_codes(vals) if vals else np.zeros((0, 32), np.uint8),
+                        threshold=PDQ_THRESHOLD, background_merge=True,
+                    )
+                elif signal_type in exact and len(ids):
+                    exact[signal_type].add(ids, vals)
+            self._table = table
+            for entry_id, variant in loader.variants.items():
+                if table.get(entry_id) is not None:
+                    table.variants[entry_id] = variant
+            self._pdq, self._exact = pdq, exact
+            self._video = VideoIndex()
+            for e in loader.videos:
+                self._upsert(e)
+            self._ready.set()
 
     def _upsert(self, e: EntryRecord) -> None:
         bank = self._banks.get(e.bank_id)
@@ -259,21 +339,29 @@ class Matcher:
             if idx is None:
                 idx = self._pdq[g] = PdqIndex(PDQ_THRESHOLD, background_merge=True)
             idx.add([e.id], [e.value])
-            self._remember(e, g)
         elif e.signal_type in self._exact:
-            self._exact[e.signal_type].add([e.id], [e.value])
-            self._remember(e, e.signal_type)
+            g = e.signal_type
+            self._exact[g].add([e.id], [e.value])
         elif e.signal_type == "vpdq":
-            frames = _vpdq_frames(e.value)
-            self._video.add(e.id, frames)
-            self._remember(e, "vpdq")
-        # Other signal types (url, keyword) are matched by their own services.
+            g = "vpdq"
+            frames = parse_vpdq(e.value)
+            kind = (e.variant or {}).get("kind", "stored")
+            if kind == "band":
+                # A half of the bank video (issue 3 stretch: large logos); compared only
+                # with the same half of the query.
+                half = str((e.variant or {}).get("detail"))
+                self._video.add(e.id, (), halves=[(half, frames)])
+            else:
+                self._video.add(e.id, frames)
+        else:
+            return  # url and keyword entries are matched by their own services
+        self._table.set(e.id, e.bank_id, e.signal_type, g, e.classification, e.variant)
 
     def _remove(self, entry_id: int) -> None:
-        meta = self._entries.pop(entry_id, None)
-        if meta is None:
+        gone = self._table.clear(entry_id)
+        if gone is None:
             return
-        _, signal_type, group, _, _ = meta
+        signal_type, group = gone
         if signal_type == "pdq":
             self._pdq[group].remove([entry_id])
         elif signal_type in self._exact:
@@ -309,8 +397,72 @@ class Matcher:
         return n
 
     def _drop_bank(self, bank_id: int) -> None:
-        for entry_id in [i for i, m in self._entries.items() if m[0] == bank_id]:
+        for entry_id in self._table.ids_of_bank(bank_id):
             self._remove(entry_id)
+
+    # -- snapshots --
+
+    def save(self, directory: Path, cursor: ChangeCursor, store_id: str) -> None:
+        """Write the indexes and entry table to ``directory`` (replaced atomically), with
+        the change-log ``cursor`` they reflect and the ``store_id`` of their database, so a
+        restart loads them and replays only the log's tail (:meth:`load`). Bank videos are
+        not written (they are reloaded from the store; there are few)."""
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = directory.with_name(directory.name + f".tmp{os.getpid()}")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        with self._lock:
+            for i, (group, idx) in enumerate(sorted(self._pdq.items())):
+                idx.save(tmp / f"pdq-{i}.npz", meta={"group": group})
+            for name, eidx in self._exact.items():
+                eidx.save(tmp / f"{name}.npz")
+            self._table.save(tmp / "entries.npz")
+            manifest = {
+                "format": SNAPSHOT_FORMAT,
+                "store_id": store_id,
+                "cursor": cursor.dumps(),
+                "banks": [b.to_json() for b in self._banks.values()],
+                "pdq_groups": len(self._pdq),
+            }
+        (tmp / "manifest.json").write_text(json.dumps(manifest))
+        old = directory.with_name(directory.name + f".old{os.getpid()}")
+        if directory.exists():
+            directory.rename(old)
+        tmp.rename(directory)
+        if old.exists():
+            shutil.rmtree(old, ignore_errors=True)
+
+    def load(self, directory: Path, store_id: str) -> ChangeCursor | None:
+        """Load a snapshot written by :meth:`save` for the database ``store_id``; returns
+        its cursor, or None (nothing loaded) when there is no usable snapshot. The caller
+        then reloads bank videos and replays the change log from the cursor."""
+        try:
+            manifest = json.loads((directory / "manifest.json").read_text())
+            if manifest.get("format") != SNAPSHOT_FORMAT or manifest.get("store_id") != store_id:
+                return None
+            cursor = ChangeCursor.loads(manifest["cursor"])
+            banks = {int(b["id"]): BankRecord.from_json(b) for b in manifest["banks"]}
+            pdq: dict[str, PdqIndex] = {}
+            for i in range(int(manifest["pdq_groups"])):
+                idx = PdqIndex.load(directory / f"pdq-{i}.npz", background_merge=True)
+                pdq[str(idx.snapshot_meta["group"])] = idx
+            exact = {n: ExactIndex.load(directory / f"{n}.npz") for n in EXACT_NAMES}
+            table = EntryTable.load(directory / "entries.npz")
+        except (OSError, ValueError, KeyError, TypeError, InvalidInput):
+            log.warning("index snapshot in %s is unusable; loading from the store", directory)
+            return None
+        with self._lock:
+            self._banks, self._pdq, self._exact, self._table = banks, pdq, exact, table
+            self._video = VideoIndex()
+        return cursor
+
+    def load_videos(self, entries: Iterable[EntryRecord]) -> None:
+        """Add bank videos (after :meth:`load`) and mark the matcher ready."""
+        with self._lock:
+            for e in entries:
+                self._upsert(e)
+            self._ready.set()
 
     # -- matching --
 
@@ -319,10 +471,10 @@ class Matcher:
             raise NotReady("bank indexes are still loading; try again shortly")
 
     def _make_match(self, entry_id: int, distance: int, **kw: Any) -> Match | None:
-        meta = self._entries.get(entry_id)
+        meta = self._table.get(entry_id)
         if meta is None:
             return None
-        bank_id, signal_type, _, variant, classification = meta
+        bank_id, signal_type, _, classification, variant = meta
         bank = self._banks.get(bank_id)
         if bank is None or not bank.enabled:
             return None
@@ -414,14 +566,17 @@ class Matcher:
         """Matches of a query video (its stored and ``trimmed`` vPDQ signals) against bank
         videos: q% or c% >= 80 (see :mod:`bastion.index.video`). Raises NotReady."""
         self._require_ready()
-        stored = [v for v in video if v.variant.kind != "trimmed"]
+        stored = [v for v in video if v.variant.kind not in ("trimmed", "band")]
         trimmed = [v for v in video if v.variant.kind == "trimmed"]
+        halves = [(str(v.variant.detail), v.frames) for v in video if v.variant.kind == "band"]
         if not stored:
             return []
         frames = stored[0].frames
         tframes = trimmed[0].frames if trimmed else ()
         with self._lock:
-            results: list[VideoMatch] = self._video.match(frames, trimmed=tframes)
+            results: list[VideoMatch] = self._video.match(
+                frames, trimmed=tframes, halves=halves
+            )
         out: list[Match] = []
         for vm in results:
             best = min((f.distance for f in vm.matched_frames), default=0)
@@ -451,6 +606,7 @@ class Matcher:
                 Variant("frame", f.frame, f.timestamp_s, v.variant.detail),
             )
             for v in video
+            if v.variant.kind in ("stored", "trimmed")
             for f in v.frames
             if f.quality >= MIN_MATCH_QUALITY
         ]

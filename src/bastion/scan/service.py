@@ -15,16 +15,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
+
+from sqlalchemy import select
 
 from bastion.errors import NotReady
 from bastion.scan.matcher import Match, Matcher
 from bastion.signals.base import Signal, VideoSignal
 from bastion.signals.result import HashResult
-from bastion.store.change_log import ChangeFollower, SnapshotRequired, load_snapshot
+from bastion.store.change_log import ChangeFollower, SnapshotRequired
 from bastion.store.database import Database
+from bastion.store.models import BankEntry, StoreMeta
+from bastion.store.records import EntryRecord
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,40 @@ ScanStatus = Literal["match", "no_match", "not_scanned"]
 #: Seconds between two polls of the bank change log (changes are matchable within this,
 #: plus the poll's own time: well under the 1 s freshness goal).
 POLL_INTERVAL_S = 0.2
+
+#: A load from the store of at least this many entries writes an index snapshot, so the
+#: next start loads it and replays the change log's tail instead.
+SNAPSHOT_MIN_ENTRIES = 100_000
+
+_STORE_ID_KEY = "store.id"
+
+
+def store_identity(db: Database) -> str:
+    """A random id naming this database (created on first use), so an index snapshot is
+    never applied to another database that happens to sit at the same path or URL."""
+    with db.read() as session:
+        row = session.get(StoreMeta, _STORE_ID_KEY)
+        if row is not None:
+            return row.value
+    try:
+        with db.write() as session:
+            if session.get(StoreMeta, _STORE_ID_KEY) is None:
+                session.add(StoreMeta(key=_STORE_ID_KEY, value=uuid.uuid4().hex))
+    except Exception:  # another process created it first
+        log.debug("store id created concurrently", exc_info=True)
+    with db.read() as session:
+        row = session.get(StoreMeta, _STORE_ID_KEY)
+        assert row is not None
+        return row.value
+
+
+def _bank_videos(db: Database) -> list[EntryRecord]:
+    """The enabled vPDQ entries (bank videos), which index snapshots do not hold."""
+    with db.read() as session:
+        rows = session.execute(
+            select(BankEntry).where(BankEntry.signal_type == "vpdq", BankEntry.enabled.is_(True))
+        ).scalars()
+        return [EntryRecord.from_row(r) for r in rows]
 
 
 def status_of(hashed: bool, matches: Sequence[Match]) -> ScanStatus:
@@ -86,10 +126,22 @@ class MatchService:
     >>> svc.close()                                               # doctest: +SKIP
     """
 
-    def __init__(self, db: Database, *, poll_interval_s: float = POLL_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        poll_interval_s: float = POLL_INTERVAL_S,
+        snapshot_dir: Path | None = None,
+        snapshot_min_entries: int = SNAPSHOT_MIN_ENTRIES,
+    ) -> None:
         self.db = db
         self.matcher = Matcher()
         self.poll_interval_s = poll_interval_s
+        #: Where index snapshots are kept (None: never); see :meth:`_load`.
+        self.snapshot_dir = snapshot_dir
+        self.snapshot_min_entries = snapshot_min_entries
+        #: How the indexes were loaded: ``store`` or ``snapshot``.
+        self.loaded_from: str | None = None
         self._follower: ChangeFollower | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,11 +166,38 @@ class MatchService:
                 self._thread.start()
 
     def _load(self) -> None:
+        """Load the indexes: from this database's index snapshot when one is usable (then
+        the change log's tail is replayed), else by streaming the store; a load from the
+        store of at least :attr:`snapshot_min_entries` entries writes a new snapshot."""
         t0 = time.perf_counter()
-        snap = load_snapshot(self.db)
-        self.matcher.load_snapshot(snap)
-        self._follower = ChangeFollower(self.db, snap.cursor)
+        store_id = store_identity(self.db) if self.snapshot_dir is not None else ""
+        cursor = None
+        if self.snapshot_dir is not None:
+            cursor = self.matcher.load(self.snapshot_dir, store_id)
+        if cursor is not None:
+            try:
+                follower = ChangeFollower(self.db, cursor)
+                self.matcher.load_videos(_bank_videos(self.db))
+                self.matcher.apply(follower.poll())
+                self._follower = follower
+                self.loaded_from = "snapshot"
+            except SnapshotRequired:
+                cursor = None
+        if cursor is None:
+            cursor = self.matcher.load_from_store(self.db)
+            self._follower = ChangeFollower(self.db, cursor)
+            self.loaded_from = "store"
+            live = sum(self.matcher.stats().entries.values())
+            if self.snapshot_dir is not None and live >= self.snapshot_min_entries:
+                self.save_snapshot()
         self.load_seconds = time.perf_counter() - t0
+
+    def save_snapshot(self) -> None:
+        """Write the indexes and the follower's cursor to :attr:`snapshot_dir` (call it from
+        the thread that polls, so the cursor matches what was applied)."""
+        if self.snapshot_dir is None or self._follower is None:
+            return
+        self.matcher.save(self.snapshot_dir, self._follower.cursor, store_identity(self.db))
 
     def _run(self, follow: bool) -> None:
         try:

@@ -108,6 +108,7 @@ class VideoHashLike(Protocol):
     def frames(self) -> tuple[VideoFrame, ...]: ...
     @property
     def notes(self) -> tuple[str, ...]: ...
+    def signals(self) -> list[VideoSignal]: ...
 
 
 OnExact = Callable[[ExactPart], None]
@@ -189,6 +190,7 @@ def _video_result(result: HashResult, source: Path | bytes, options: HashOptions
     vh: VideoHashLike = hash_video(
         source, every_frame=options.every_frame, interval_s=options.video_interval_s,
         limits=limits, trim_borders=options.variants != "none",
+        halves=options.variants != "none",
     )
     result.width, result.height, result.duration_s = vh.width, vh.height, vh.duration_s
     if vh.rotation:
@@ -196,12 +198,7 @@ def _video_result(result: HashResult, source: Path | bytes, options: HashOptions
     result.notes.extend(vh.notes)
     if not vh.frames:
         raise UnhashableContent("no video frame could be decoded")
-    result.signals.append(VideoSignal(frames=tuple(vh.frames)))
-    trimmed = getattr(vh, "trimmed_frames", ())
-    if trimmed:
-        from bastion.signals.video import TRIMMED
-
-        result.signals.append(VideoSignal(frames=tuple(trimmed), variant=TRIMMED))
+    result.signals.extend(vh.signals())
 
 
 def _perceptual(part: ExactPart, path: str | None, source: Path | bytes,
