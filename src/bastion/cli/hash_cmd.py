@@ -126,8 +126,14 @@ def hash_command(
         bool, typer.Option("--every-frame", help="Hash every video frame (not one per second) "
                            "and report every animation frame.")
     ] = False,
+    variants: Annotated[
+        str, typer.Option("--variants", help="Robustness variants to hash as well: none, "
+                          "query (as a scan does: trimmed, bands) or bank (as bank add does).")
+    ] = "none",
 ) -> None:
     """Compute MD5, SHA-1, SHA-256, PDQ and vPDQ of files (exit 2 if any is not scanned)."""
+    if variants not in ("none", "query", "bank"):
+        raise typer.BadParameter("must be none, query or bank", param_hint="--variants")
     settings = load_settings()
     files = list(iter_paths(paths))
     err = Console(stderr=True)
@@ -140,7 +146,10 @@ def hash_command(
     )
     with progress:
         bar = progress.add_task("hash", total=len(files))
-        for result in hash_paths(files, settings, every_frame=every_frame):
+        for result in hash_paths(
+            files, settings, every_frame=every_frame,
+            variants=variants,  # type: ignore[arg-type]  # checked above
+        ):
             any_not_scanned |= result.status != "hashed"
             if json_out:
                 sys.stdout.write(json.dumps(result.to_json(), separators=(",", ":")) + "\n")

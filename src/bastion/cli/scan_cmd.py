@@ -100,7 +100,7 @@ def scan_command(
     """Hash and match files against the banks (exit 1 match, 2 not scanned/no bank, 0 clean)."""
     settings, db = _open(data_dir)
     err = Console(stderr=True)
-    svc = MatchService(db)
+    svc = MatchService(db, snapshot_dir=settings.home / "index")
     try:
         svc.start(background=False, follow=False)
         enabled = {b.name for b in svc.matcher.enabled_banks()}

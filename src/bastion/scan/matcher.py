@@ -10,7 +10,7 @@ index                        holds bank entries of
 ``pdq`` / ``whole``          PDQ of whole pictures (stored, displayed, frame, trimmed, or a
                              hash received without a variant)
 ``pdq`` / ``crop``           PDQ of the bank pictures' centre crops (``robust.bank_variants``)
-``pdq`` / ``band:<detail>``  PDQ of the bank pictures without a caption strip
+``pdq`` / ``band:<region>``  PDQ of the bank pictures without a caption strip
 ``md5``/``sha1``/``sha256``  exact digests (:class:`~bastion.index.exact.ExactIndex`)
 ``vpdq``                     bank videos (:class:`~bastion.index.video.VideoIndex`)
 ===========================  ==========================================================
@@ -51,7 +51,7 @@ from bastion.scan.entry_table import CLASS_CODES, EntryTable
 from bastion.signals.base import MIN_MATCH_QUALITY, Signal, Variant, VideoSignal
 from bastion.signals.exact import EXACT_TYPES
 from bastion.signals.pdq import DIHEDRAL_TRANSFORMS, PDQ_THRESHOLD
-from bastion.signals.robust import WHOLE_KINDS, pair_threshold
+from bastion.signals.robust import WHOLE_KINDS, pair_threshold, region_of
 from bastion.store.change_log import Change, ChangeCursor, Snapshot, read_snapshot
 from bastion.store.database import Database
 from bastion.store.records import BankRecord, EntryRecord
@@ -135,7 +135,7 @@ def _group_of(variant: dict[str, Any] | None) -> str:
     if kind == "crop":
         return "crop"
     if kind == "band":
-        return f"band:{variant.get('detail')}"
+        return f"band:{region_of(_variant_of(variant))}"
     return f"other:{kind}"
 
 
@@ -505,7 +505,10 @@ class Matcher:
                 for transform, h in zip(DIHEDRAL_TRANSFORMS, hashes, strict=False):
                     out.append(_PdqQuery(h, v, transform, groups))
             elif v.kind == "band":
-                out.append(_PdqQuery(s.value, v, "original", (f"band:{v.detail}",)))
+                out.append(_PdqQuery(s.value, v, "original", (f"band:{region_of(v)}",)))
+            elif v.kind == "crop":
+                # The centre of the upload, against bank crops of slightly rotated copies.
+                out.append(_PdqQuery(s.value, v, "original", ("crop",)))
         return out
 
     def _max_pdq_threshold(self) -> int:
