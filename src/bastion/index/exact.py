@@ -434,7 +434,7 @@ def as_entry_ids(ids: Sequence[int] | npt.NDArray[np.integer[Any]]) -> IntArray:
         raise InvalidInput("ids must be integers")
     if arr.dtype == np.uint64 and int(arr.max()) > np.iinfo(np.int64).max:
         raise InvalidInput("ids must fit in a signed 64-bit integer")
-    return arr.astype(np.int64)
+    return arr.astype(np.int64, copy=False)
 
 
 def has_repeats(ids: IntArray) -> bool:

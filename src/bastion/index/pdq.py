@@ -24,8 +24,10 @@ Memory per hash at 10M hashes (measured by ``benchmarks/bench_pdq_index.py``): h
 id 8, tombstone 1, id order 12, postings 4 per table (12 tables: 48) and the tables' offsets
 (about 13 bytes per hash at 10M): about 114 bytes.
 
-Snapshots are ``.npz`` files (no pickle), written atomically, with the caller's metadata (e.g.
-the bank change-log position they reflect) so a restart loads and then replays the log tail.
+Snapshots are ``.npz`` files (no pickle, :mod:`bastion.index.npz`), written atomically, with
+the caller's metadata (e.g. the bank change-log position they reflect) so a restart loads and
+then replays the log tail. Loading maps the file and checks it (CRCs, shapes, bounds) without
+copying the tables: about 2 s for 10M hashes, against about 20 s to build them.
 """
 
 from __future__ import annotations
@@ -377,7 +379,9 @@ class PdqIndex:
         background_merge: bool = False,
     ) -> PdqIndex:
         """Build the main tables for a whole bank at once (the fast path for a start-up from
-        the store). Raises :class:`InvalidInput` for duplicate ids or malformed input."""
+        the store). An int64 ``ids`` array and a C-contiguous ``(N, 4)`` uint64 ``hashes``
+        array are kept without copying (memory): do not modify them afterwards. Raises
+        :class:`InvalidInput` for duplicate ids or malformed input."""
         index = cls(threshold, delta_capacity=delta_capacity, background_merge=background_merge)
         id_arr = as_entry_ids(ids)
         words = as_words(hashes)
