@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bastion.errors import InvalidInput
 from bastion.index import (
@@ -104,6 +106,24 @@ def test_hex_codes_words_round_trip() -> None:
     assert np.array_equal(as_words(words), words)
     assert np.array_equal(as_words(hexes[0]), words[:1])
     assert hex_to_codes([]).shape == (0, 32)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=2**256 - 1), max_size=20))
+def test_hex_round_trip_property(values: list[int]) -> None:
+    hexes = [f"{v:064x}" for v in values]
+    words = hex_to_words(hexes)
+    assert words_to_hex(words) == hexes
+    assert [sum(int(w) << (64 * (3 - i)) for i, w in enumerate(row)) for row in words] == values
+
+
+@given(st.text(alphabet="0123456789abcdefABCDEFxyz -\u00e9", min_size=60, max_size=68))
+def test_hex_parser_accepts_exactly_64_hex_digits(text: str) -> None:
+    valid = len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+    if valid:
+        assert words_to_hex(hex_to_words([text])) == [text.lower()]
+    else:
+        with pytest.raises(InvalidInput):
+            hex_to_words(["0" * 64, text])
 
 
 def test_hex_upper_case_is_the_same_hash() -> None:
