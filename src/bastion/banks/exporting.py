@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bastion.banks.formats import BASTION_TO_PYTX, EXPORT_COLUMNS, check_format
 from bastion.banks.schemas import ExportReport, RowIssue
-from bastion.banks.values import VPDQ, parse_vpdq
+from bastion.banks.values import OPTION_FIELDS, VPDQ, parse_vpdq
 from bastion.errors import PolicyDenied
 from bastion.store import bank_repository as repo
 from bastion.store.audit import record_audit_event
@@ -29,6 +29,7 @@ def _iso(value: Any) -> str:
 
 
 def _row(e: BankEntry) -> dict[str, Any]:
+    options = e.options or {}
     return {
         "signal_type": e.signal_type,
         "value": e.value,
@@ -41,6 +42,7 @@ def _row(e: BankEntry) -> dict[str, Any]:
         "note": e.note,
         "enabled": e.enabled,
         "disabled_until": e.disabled_until,
+        **{k: options.get(k) for k in OPTION_FIELDS},
     }
 
 
@@ -49,7 +51,7 @@ def _csv_cell(key: str, value: Any) -> str:
         return ""
     if key == "variant":
         return json.dumps(value, separators=(",", ":"), sort_keys=True)
-    if key == "enabled":
+    if key in ("enabled", "collapse_repeats"):
         return "true" if value else "false"
     if key in ("source_date", "disabled_until"):
         return _iso(value)
@@ -118,6 +120,12 @@ def export_bank(
                     report.skipped.append(
                         RowIssue(0, "skipped", f"entry {e.id}: python-threatexchange has no "
                                  f"{e.signal_type} signal type")
+                    )
+                    continue
+                if e.signal_type == "url" and (e.options or {}).get("match", "exact") != "exact":
+                    report.skipped.append(
+                        RowIssue(0, "skipped", f"entry {e.id}: python-threatexchange has no "
+                                 f"{(e.options or {}).get('match')} URL entries")
                     )
                     continue
                 value = _pytx_vpdq(e.value) if e.signal_type == VPDQ else e.value

@@ -6,9 +6,14 @@
     ``variant`` (a JSON object), ``item`` (``item_key`` accepted), ``source``,
     ``external_id``, ``source_date`` (ISO 8601), ``classification`` (A1/A2/B1/B2),
     ``note``, ``enabled`` (true/false), ``disabled_until`` (ISO 8601). UTF-8, optional BOM.
+    ``url`` and ``keyword`` entries add how they match: ``match`` (``exact``, ``prefix`` or
+    ``host`` for URLs; ``word``, ``prefix`` or ``substring`` for keywords), ``scheme``
+    (``any``, ``http``, ``https``) and ``query_order`` (``keep``, ``any``) for URLs,
+    ``language`` (BCP 47) and ``collapse_repeats`` (true/false) for keywords; empty for
+    the defaults (:func:`bastion.banks.values.check_options`).
 ``jsonl``
     One JSON object per line with the same keys; a ``vpdq`` value may be the frames list
-    itself instead of its JSON text.
+    itself instead of its JSON text; the options may also come as one ``options`` object.
 ``pytx``
     python-threatexchange's signal file, as its ``LocalFileSignalExchangeAPI`` (the
     "file" exchange that HMA can fetch from) reads it: one ``<signal type> <signal>`` per
@@ -41,6 +46,11 @@ EXPORT_COLUMNS: Final = (
     "note",
     "enabled",
     "disabled_until",
+    "match",
+    "scheme",
+    "query_order",
+    "language",
+    "collapse_repeats",
 )
 
 #: python-threatexchange signal type name -> Bastion signal type.

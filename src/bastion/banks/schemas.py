@@ -91,6 +91,8 @@ class EntryRead(BaseModel):
     disabled_until: datetime | None = None
     fp_votes: int = 0
     created_at: datetime | None = None
+    #: How a ``url`` or ``keyword`` entry matches (``match``, ``scheme`` ...); None otherwise.
+    options: dict[str, Any] | None = None
 
     @classmethod
     def from_record(cls, rec: EntryRecord, bank: str) -> EntryRead:
@@ -111,6 +113,7 @@ class EntryRead(BaseModel):
             disabled_until=rec.disabled_until,
             fp_votes=rec.fp_votes,
             created_at=rec.created_at,
+            options=rec.options,
         )
 
 

@@ -13,7 +13,11 @@ Rules (issue 3):
   than 160 of its 256 bits is flagged (:meth:`bastion.signals.pdq.PdqSignal.check_entry`);
 * the MD5/SHA-1/SHA-256 of the empty file are rejected
   (:data:`bastion.signals.exact.EMPTY_DIGESTS`);
-* ``vpdq`` values are a video's frame hashes (see :func:`parse_vpdq`).
+* ``vpdq`` values are a video's frame hashes (see :func:`parse_vpdq`);
+* ``url`` and ``keyword`` entries (issue 7) carry how they match in option fields
+  (:data:`OPTION_FIELDS`), validated by :func:`bastion.signals.url.parse_url_entry` and
+  :func:`bastion.signals.keyword.parse_keyword_entry` and stored whole in the entry's
+  ``options`` (:func:`check_options`); other signal types refuse them.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from typing import Any, Final
 from bastion.errors import InvalidInput
 from bastion.signals.base import REGISTRY, Variant, VideoFrame, get_signal_type
 from bastion.signals.exact import EMPTY_DIGESTS
+from bastion.signals.keyword import parse_keyword_entry
 from bastion.signals.pdq import PdqSignal
+from bastion.signals.url import parse_url_entry
 from bastion.store.bank_repository import NewEntry
 
 #: Industry classification of CSAM (A = prepubescent, B = pubescent; 1 = sex act,
@@ -299,8 +305,112 @@ ENTRY_FIELDS: Final = (
     "note",
     "enabled",
     "disabled_until",
+    "match",
+    "scheme",
+    "query_order",
+    "language",
+    "collapse_repeats",
+    "options",
 )
 FIELD_ALIASES: Final = {"signal": "value", "item_key": "item"}
+
+#: Options of ``url`` entries (import columns, JSON keys), defaults in
+#: :class:`bastion.signals.url.UrlEntry`.
+URL_OPTIONS: Final = ("match", "scheme", "query_order")
+#: Options of ``keyword`` entries, defaults in :class:`bastion.signals.keyword.KeywordEntry`.
+KEYWORD_OPTIONS: Final = ("match", "language", "collapse_repeats")
+#: Every option field, in export column order.
+OPTION_FIELDS: Final = ("match", "scheme", "query_order", "language", "collapse_repeats")
+
+
+def _option_fields(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The option fields of one entry: the ``options`` object (a mapping or its JSON text)
+    overlaid by the separate columns. Raises :class:`InvalidInput`."""
+    out: dict[str, Any] = {}
+    raw = given.get("options")
+    if raw is not None and not (isinstance(raw, str) and not raw.strip()):
+        obj = raw
+        if isinstance(raw, str):
+            try:
+                obj = json.loads(raw)
+            except (ValueError, RecursionError):
+                raise InvalidInput(
+                    'options must be a JSON object like {"match": "prefix"}'
+                ) from None
+        if not isinstance(obj, Mapping):
+            raise InvalidInput("options must be an object")
+        unknown = sorted(str(k) for k in obj if k not in OPTION_FIELDS)
+        if unknown:
+            raise InvalidInput(
+                f"unknown option(s) {', '.join(unknown)} (known: {', '.join(OPTION_FIELDS)})"
+            )
+        out.update({k: v for k, v in obj.items() if v is not None and v != ""})
+    for name in OPTION_FIELDS:
+        v = given.get(name)
+        if v is not None and not (isinstance(v, str) and not v.strip()):
+            out[name] = v
+    return out
+
+
+def _option_text(options: Mapping[str, Any], name: str) -> str | None:
+    v = options.get(name)
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise InvalidInput(f"{name} must be a string, got {str(v)[:20]!r}")
+    if len(v) > MAX_SHORT_CHARS:
+        raise InvalidInput(f"{name} is longer than {MAX_SHORT_CHARS} characters")
+    return v
+
+
+def check_options(
+    signal_type: str, value: str, given: Mapping[str, Any]
+) -> tuple[str, dict[str, Any] | None]:
+    """Validate the matching options of one entry of ``signal_type`` whose value is
+    ``value``; ``given`` holds the option fields (:data:`OPTION_FIELDS`, each may be absent
+    or empty for its default, and/or an ``options`` object with the same keys).
+
+    Returns ``(canonical value, options)``: for ``url``, options ``{"match": "exact" |
+    "prefix" | "host", "scheme": "any" | "http" | "https", "query_order": "keep" | "any"}``;
+    for ``keyword``, ``{"match": "word" | "prefix" | "substring", "language": BCP 47 tag
+    or None, "collapse_repeats": bool}``; for every other signal type ``None`` (and any
+    option given is an error). Raises :class:`InvalidInput` naming the field at fault.
+    """
+    options = _option_fields(given)
+    if signal_type == "url":
+        extra = sorted(set(options) - set(URL_OPTIONS))
+        if extra:
+            raise InvalidInput(f"{', '.join(extra)} applies to keyword entries, not url")
+        u = parse_url_entry(
+            value,
+            match=_option_text(options, "match"),
+            scheme=_option_text(options, "scheme"),
+            query_order=_option_text(options, "query_order"),
+        )
+        return u.value, {"match": u.match, "scheme": u.scheme, "query_order": u.query_order}
+    if signal_type == "keyword":
+        extra = sorted(set(options) - set(KEYWORD_OPTIONS))
+        if extra:
+            raise InvalidInput(f"{', '.join(extra)} applies to url entries, not keyword")
+        collapse = options.get("collapse_repeats")
+        if collapse is not None and not isinstance(collapse, (str, bool)):
+            raise InvalidInput(f"collapse_repeats must be true or false, got {collapse!r}")
+        k = parse_keyword_entry(
+            value,
+            match=_option_text(options, "match"),
+            language=_option_text(options, "language"),
+            collapse_repeats=collapse,
+        )
+        return k.term, {
+            "match": k.match,
+            "language": k.language,
+            "collapse_repeats": k.collapse_repeats,
+        }
+    if options:
+        raise InvalidInput(
+            f"{', '.join(sorted(options))}: options apply to url and keyword entries only"
+        )
+    return value, None
 
 
 def check_entry(
@@ -321,13 +431,14 @@ def check_entry(
         merged[k] = val
         given.add(k)
     checked = check_value(merged.get("signal_type", ""), merged.get("value"))
+    value, options = check_options(checked.signal_type, checked.value, merged)
     enabled = check_bool(merged.get("enabled"), "enabled", True)
     until = check_time(merged.get("disabled_until"), "disabled_until")
     if until is not None and enabled:
         raise InvalidInput("disabled_until is set but enabled is true")
     entry = NewEntry(
         signal_type=checked.signal_type,
-        value=checked.value,
+        value=value,
         variant=check_variant(merged.get("variant")),
         item_key=_text(merged.get("item"), "item", MAX_ITEM_KEY_CHARS),
         source=_text(merged.get("source"), "source", MAX_SHORT_CHARS),
@@ -337,5 +448,6 @@ def check_entry(
         note=_text(merged.get("note"), "note", MAX_NOTE_CHARS),
         enabled=enabled,
         disabled_until=until,
+        options=options,
     )
     return entry, checked.warnings

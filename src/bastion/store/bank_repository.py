@@ -63,6 +63,7 @@ class NewEntry:
     note: str | None = None
     enabled: bool = True
     disabled_until: datetime | None = None
+    options: dict[str, Any] | None = None
 
 
 # -- banks ------------------------------------------------------------------------------
@@ -239,6 +240,7 @@ def add_entries(
                 "note": e.note,
                 "enabled": e.enabled,
                 "disabled_until": e.disabled_until,
+                "options": e.options,
                 "fp_votes": 0,
                 "created_at": now,
                 "updated_at": now,
@@ -274,6 +276,7 @@ def add_entries(
                     source_date=e.source_date,
                     note=e.note,
                     created_at=now,
+                    options=e.options,
                 )
             )
         record_entry_changes(session, "entry_added", bank, batch)

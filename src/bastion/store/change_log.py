@@ -304,6 +304,7 @@ _ENTRY_COLUMNS = (
     "note",
     "fp_votes",
     "created_at",
+    "options",
 )
 
 

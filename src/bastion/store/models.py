@@ -89,6 +89,9 @@ class BankEntry(Base):
     value_key: Mapped[str] = mapped_column(String(80))
     value_bin: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     variant: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: How a ``url`` or ``keyword`` entry matches (``{"match": "prefix", ...}``, see
+    #: :func:`bastion.banks.values.check_entry`); None for other signal types.
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     item_key: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
     source: Mapped[str | None] = mapped_column(String(200), nullable=True)
     external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)

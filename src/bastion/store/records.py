@@ -98,6 +98,9 @@ class EntryRecord:
     :mod:`bastion.banks.values`); ``variant`` is the DESIGN.md variant object the value was
     computed from (``None``: the stored picture or a hash received as is); ``item_key`` ties
     together the signals of one known file; ``classification`` is A1/A2/B1/B2 or ``None``.
+    ``options`` says how a ``url`` or ``keyword`` entry matches (``{"match": "prefix",
+    "scheme": "any", "query_order": "keep"}``; see :func:`bastion.banks.values.check_entry`);
+    ``None`` for other signal types.
     """
 
     id: int
@@ -115,6 +118,7 @@ class EntryRecord:
     note: str | None = None
     fp_votes: int = 0
     created_at: datetime | None = field(default=None, compare=False)
+    options: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The entry as a JSON object (times as ISO 8601 strings)."""
@@ -134,6 +138,7 @@ class EntryRecord:
             "note": self.note,
             "fp_votes": self.fp_votes,
             "created_at": _iso(self.created_at),
+            "options": self.options,
         }
 
     @classmethod
@@ -155,6 +160,7 @@ class EntryRecord:
             note=obj.get("note"),
             fp_votes=int(obj.get("fp_votes", 0)),
             created_at=_dt(obj.get("created_at")),
+            options=obj.get("options"),
         )
 
     @classmethod
@@ -176,4 +182,5 @@ class EntryRecord:
             note=e.note,
             fp_votes=e.fp_votes,
             created_at=e.created_at,
+            options=e.options,
         )
