@@ -33,11 +33,9 @@ from bastion.signals.base import Signal
 from bastion.signals.result import HashResult
 from bastion.store import bank_repository as repo
 from bastion.store.audit import record_audit_event
+from bastion.store.records import EntryRecord
 
 router = APIRouter(tags=["banks"])
-
-Name = Annotated[str, "bank name"]
-
 
 def _audit(session: Any, actor: str, action: str, bank: BankRead | str, **detail: Any) -> None:
     name = bank.name if isinstance(bank, BankRead) else bank
@@ -201,8 +199,6 @@ def list_entries(
 
 def _entry(session: Any, name: str, entry_id: int) -> EntryRead:
     bank = repo.get_bank(session, name)
-    from bastion.store.records import EntryRecord
-
     row = repo.get_entry(session, entry_id, bank=bank)
     return EntryRead.from_record(EntryRecord.from_row(row), bank.name)
 
