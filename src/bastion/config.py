@@ -39,6 +39,13 @@ class Limits(BaseModel):
     decode_timeout_s: float = Field(default=120.0, gt=0)
     #: Address-space limit of a decode worker, bytes.
     decode_memory_bytes: int = Field(default=3 * 1024 * 1024 * 1024, gt=0)
+    #: Characters (code points) of one text item matched against URL and keyword lists
+    #: (a post, a message, a ``bastion scan-text`` line); longer ones are not scanned.
+    max_text_chars: int = Field(default=1_000_000, gt=0)
+    #: Characters of one URL (a link given with the text, a URL found in it).
+    max_url_chars: int = Field(default=8192, gt=0)
+    #: URLs taken from one text item (found in it plus given with it); more is refused.
+    max_urls_per_text: int = Field(default=10_000, gt=0)
 
 
 class Settings(BaseModel):

@@ -77,6 +77,14 @@ class Match:
     Video matches carry ``query_match_pct``/``compared_match_pct`` (percent, 0-100) and the
     matched frames' timestamps; a photo-bank match found in a video frame carries the
     frame's ``timestamp_s`` in ``query_variant``.
+
+    Text matches (``url``, ``keyword``; :mod:`bastion.scan.text_matcher`) carry ``span``
+    (``[start, end)`` code points of the text, None for a link given apart from the
+    text), ``matched`` (the original characters there, or the link as given), ``entry``
+    (the listed term or canonical URL), ``kind`` (URLs: ``exact``, ``prefix``, ``host`` or
+    ``confusable``; keywords: the entry's ``word``, ``prefix`` or ``substring``), and for
+    URLs ``canonical`` (the found URL's canonical form) and, for ``confusable``, ``host``
+    (the found look-alike) and ``listed_host`` (the listed host it imitates).
     """
 
     bank: str
@@ -94,6 +102,13 @@ class Match:
     compared_match_pct: float | None = None
     matched_frames: tuple[dict[str, Any], ...] = ()
     value: str | None = None
+    span: tuple[int, int] | None = None
+    matched: str | None = None
+    entry: str | None = None
+    kind: str | None = None
+    canonical: str | None = None
+    host: str | None = None
+    listed_host: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The DESIGN.md match object."""
@@ -115,6 +130,12 @@ class Match:
             out["query_match_pct"] = round(self.query_match_pct, 2)
             out["compared_match_pct"] = round(self.compared_match_pct or 0.0, 2)
             out["matched_frames"] = list(self.matched_frames)
+        for key in ("kind", "entry", "matched", "canonical", "host", "listed_host"):
+            v = getattr(self, key)
+            if v is not None:
+                out[key] = v
+        if self.span is not None:
+            out["span"] = list(self.span)
         if self.auto_action:
             out["auto_action"] = True
         return out

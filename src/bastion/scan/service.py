@@ -23,8 +23,10 @@ from typing import Any, Literal
 
 from sqlalchemy import select
 
+from bastion.config import Limits
 from bastion.errors import NotReady
 from bastion.scan.matcher import Match, Matcher
+from bastion.scan.text_matcher import TextItem, TextMatcher, TextOutcome
 from bastion.signals.base import Signal, VideoSignal
 from bastion.signals.result import HashResult
 from bastion.store.change_log import ChangeFollower, SnapshotRequired
@@ -133,9 +135,12 @@ class MatchService:
         poll_interval_s: float = POLL_INTERVAL_S,
         snapshot_dir: Path | None = None,
         snapshot_min_entries: int = SNAPSHOT_MIN_ENTRIES,
+        limits: Limits | None = None,
     ) -> None:
         self.db = db
         self.matcher = Matcher()
+        #: URL and keyword lists (issue 7), loaded and followed with :attr:`matcher`.
+        self.text_matcher = TextMatcher(limits=limits)
         self.poll_interval_s = poll_interval_s
         #: Where index snapshots are kept (None: never); see :meth:`_load`.
         self.snapshot_dir = snapshot_dir
@@ -178,13 +183,17 @@ class MatchService:
             try:
                 follower = ChangeFollower(self.db, cursor)
                 self.matcher.load_videos(_bank_videos(self.db))
-                self.matcher.apply(follower.poll())
+                self.text_matcher.load_from_store(self.db)  # newer than cursor: replay is safe
+                changes = follower.poll()
+                self.matcher.apply(changes)
+                self.text_matcher.apply(changes)
                 self._follower = follower
                 self.loaded_from = "snapshot"
             except SnapshotRequired:
                 cursor = None
         if cursor is None:
             cursor = self.matcher.load_from_store(self.db)
+            self.text_matcher.load_from_store(self.db)  # newer than cursor: replay is safe
             self._follower = ChangeFollower(self.db, cursor)
             self.loaded_from = "store"
             live = sum(self.matcher.stats().entries.values())
@@ -215,7 +224,10 @@ class MatchService:
         if self._follower is None:
             return 0
         try:
-            return self.matcher.apply(self._follower.poll())
+            changes = self._follower.poll()
+            n = self.matcher.apply(changes)
+            self.text_matcher.apply(changes)
+            return n
         except SnapshotRequired:
             self._load()
             return 0
@@ -236,11 +248,11 @@ class MatchService:
     @property
     def ready(self) -> bool:
         """True once the indexes are loaded."""
-        return self.matcher.ready
+        return self.matcher.ready and self.text_matcher.ready
 
     def require_ready(self) -> None:
         """Raise :class:`NotReady` (with the load error, if any) unless ready."""
-        if not self.matcher.ready:
+        if not self.ready:
             if self.load_error is not None:
                 raise NotReady(f"bank indexes failed to load: {self.load_error}")
             raise NotReady("bank indexes are still loading; try again shortly")
@@ -249,6 +261,23 @@ class MatchService:
         """Matches of bare signals. Raises NotReady while loading."""
         self.require_ready()
         return self.matcher.match(signals)
+
+    def match_text(self, text: str, urls: Sequence[str] = ()) -> list[Match]:
+        """Matches of one text item (a post, message, profile, ad) and the links given
+        with it against the URL and keyword lists (:mod:`bastion.scan.text_matcher`): by
+        position in ``text``, links given apart last; each carries ``span`` (code points,
+        ``[start, end)``), ``matched``, ``entry``, ``kind`` and, for URLs, ``canonical``.
+        Raises :class:`NotReady` while loading, :class:`~bastion.errors.LimitExceeded`
+        over ``Limits.max_text_chars``/``max_url_chars``/``max_urls_per_text``,
+        :class:`~bastion.errors.InvalidInput` for a link that is not an http(s) URL."""
+        self.require_ready()
+        return self.text_matcher.match_text(text, urls)
+
+    def match_texts(self, items: Sequence[TextItem]) -> list[TextOutcome]:
+        """:meth:`match_text` for many items in one batch (much faster for short texts);
+        an item over a limit gets its ``reason`` instead of matches. Raises NotReady."""
+        self.require_ready()
+        return self.text_matcher.match_many(items)
 
     def scan_result(self, hashed: HashResult, *, content_id: str | None = None) -> ScanResult:
         """Match one hashed item and build its :class:`ScanResult`. Raises NotReady."""

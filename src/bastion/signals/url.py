@@ -635,6 +635,7 @@ def extract_urls(
     *,
     max_chars: int = MAX_TEXT_CHARS,
     max_urls: int = MAX_URLS_PER_TEXT,
+    max_url_chars: int = MAX_URL_CHARS,
 ) -> list[FoundUrl]:
     """Find the URLs in free text, in order of position.
 
@@ -646,7 +647,8 @@ def extract_urls(
     addresses) are not URLs. Candidates that do not canonicalise are not URLs.
 
     Raises :class:`LimitExceeded` for text over ``max_chars`` characters or with more than
-    ``max_urls`` URLs (refused whole, never cut short).
+    ``max_urls`` URLs (refused whole, never cut short). A candidate longer than
+    ``max_url_chars`` is not read as a URL.
     """
     if not isinstance(text, str):
         raise InvalidInput("text must be a string")
@@ -662,7 +664,7 @@ def extract_urls(
             r"h(?:tt|xx|\*\*)ps?(?:\[?:)", candidate, re.IGNORECASE
         )
         try:
-            url = parse_url(candidate)
+            url = parse_url(candidate, max_chars=max_url_chars)
         except InvalidInput:
             continue
         if bare and not (url.host.startswith("www.") or _known_tld(url.host)):

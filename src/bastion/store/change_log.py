@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -308,9 +308,15 @@ _ENTRY_COLUMNS = (
 )
 
 
-def _iter_entries(session: Session, bank_id: int | None, batch_size: int) -> Any:
-    """Enabled entries of enabled banks (of ``bank_id`` only, when given) as lists of
-    :class:`EntryRecord`, ascending id; plain column rows, no ORM objects (fast loads)."""
+def _iter_entries(
+    session: Session,
+    bank_id: int | None,
+    batch_size: int,
+    signal_types: Collection[str] | None = None,
+) -> Any:
+    """Enabled entries of enabled banks (of ``bank_id`` only, when given; of
+    ``signal_types`` only, when given) as lists of :class:`EntryRecord`, ascending id;
+    plain column rows, no ORM objects (fast loads)."""
     cols = [getattr(BankEntry, c) for c in _ENTRY_COLUMNS]
     last = 0
     while True:
@@ -323,6 +329,8 @@ def _iter_entries(session: Session, bank_id: int | None, batch_size: int) -> Any
         )
         if bank_id is not None:
             q = q.where(BankEntry.bank_id == bank_id)
+        if signal_types is not None:
+            q = q.where(BankEntry.signal_type.in_(sorted(signal_types)))
         rows = session.execute(q).all()
         if not rows:
             return
@@ -347,17 +355,18 @@ def read_snapshot(
     on_batch: Callable[[list[EntryRecord]], None],
     *,
     batch_size: int = SNAPSHOT_BATCH,
+    signal_types: Collection[str] | None = None,
 ) -> tuple[dict[int, BankRecord], ChangeCursor]:
-    """Stream the enabled entries of enabled banks to ``on_batch`` (lists of up to
-    ``batch_size``, ascending id), all read in one snapshot, and return ``(banks, cursor)``
-    consistent with that snapshot. Use this to build large indexes without holding every
-    :class:`EntryRecord` at once."""
+    """Stream the enabled entries of enabled banks (of ``signal_types`` only, when given)
+    to ``on_batch`` (lists of up to ``batch_size``, ascending id), all read in one snapshot,
+    and return ``(banks, cursor)`` consistent with that snapshot. Use this to build large
+    indexes without holding every :class:`EntryRecord` at once."""
     with db.read() as session:
         cursor = _cursor_now(db, session)
         banks = {
             b.id: BankRecord.from_row(b) for b in session.execute(select(Bank)).scalars()
         }
-        for batch in _iter_entries(session, None, batch_size):
+        for batch in _iter_entries(session, None, batch_size, signal_types):
             on_batch(batch)
     return banks, cursor
 
