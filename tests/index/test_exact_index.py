@@ -149,3 +149,18 @@ def test_snapshot_round_trip(tmp_path: Path) -> None:
     np.savez(tmp_path / "other.npz", keys=np.zeros(2, np.uint64))
     with pytest.raises(InvalidInput):
         ExactIndex.load(tmp_path / "other.npz")
+
+
+def test_bulk_build_matches_incremental_adds() -> None:
+    values = [md5(i % 300) for i in range(1000)]
+    bulk = ExactIndex.from_arrays(np.arange(1000) * 3, values, 16)
+    inc = ExactIndex(16)
+    inc.add(np.arange(1000) * 3, values)
+    queries = [md5(i) for i in range(310)]
+    assert bulk.lookup(queries).tolist() == inc.lookup(queries).tolist()
+    assert len(bulk.lookup(queries)) == 1000
+    assert bulk.remove([3, 6]) == 2 and bulk.lookup_one(md5(1)) == [903, 1803, 2703]
+    with pytest.raises(InvalidInput, match="more than once"):
+        ExactIndex.from_arrays([1, 1], [md5(1), md5(2)], 16)
+    strings = ExactIndex.from_arrays([7, 8], ["a", "b"])
+    assert strings.lookup_one("b") == [8]

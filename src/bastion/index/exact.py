@@ -151,6 +151,26 @@ class ExactIndex:
         self._d_by_value: dict[bytes, set[int]] = {}
 
     @classmethod
+    def from_arrays(
+        cls,
+        ids: Sequence[int] | npt.NDArray[np.integer[Any]],
+        values: Sequence[str] | Digests,
+        digest_bytes: int | None = None,
+        **kwargs: Any,
+    ) -> ExactIndex:
+        """Build the sorted arrays for a whole list at once (the fast path at start-up; no
+        delta). Raises :class:`InvalidInput` for malformed input or repeated ids."""
+        index = cls(digest_bytes, **kwargs)
+        id_arr = as_entry_ids(ids)
+        d = index.digests(values)
+        if id_arr.size != d.shape[0]:
+            raise InvalidInput(f"{id_arr.size} ids for {d.shape[0]} values")
+        if has_repeats(id_arr):
+            raise InvalidInput("an id appears more than once in one call")
+        index._main, _ = _Sorted.build(d, id_arr)
+        return index
+
+    @classmethod
     def for_signal_type(cls, name: str, **kwargs: Any) -> ExactIndex:
         """An index for a signal type: hex digests for ``md5``/``sha1``/``sha256``, string
         values for anything else."""
