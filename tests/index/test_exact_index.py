@@ -70,9 +70,10 @@ def test_add_remove_re_add_and_replace() -> None:
     assert len(index) == 2
 
 
-def test_random_operations_match_a_dict_model() -> None:
+@pytest.mark.parametrize("background", [False, True])
+def test_random_operations_match_a_dict_model(background: bool) -> None:
     rng = np.random.default_rng(0)
-    index = ExactIndex(16, delta_capacity=23)
+    index = ExactIndex(16, delta_capacity=23, background_merge=background)
     model: dict[int, str] = {}
     for _ in range(80):
         k = int(rng.integers(1, 15))

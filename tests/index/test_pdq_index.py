@@ -343,12 +343,13 @@ def test_rebuild_drops_tombstones(bank: tuple[Oracle, list[str]]) -> None:
     check(index, model, [*queries, entries[ids[0]], entries[ids[-1]]])
 
 
-def test_random_operations_match_a_dict_model() -> None:
-    """Adds, replacements, removals and automatic merges (small delta capacity), checked
-    against a dict after every step."""
+@pytest.mark.parametrize("background", [False, True])
+def test_random_operations_match_a_dict_model(background: bool) -> None:
+    """Adds, replacements, removals and automatic merges (small delta capacity; inside add or
+    in a background thread), checked against a dict after every step."""
     rng = np.random.default_rng(21)
     pool = random_hashes(rng, 400)
-    index = PdqIndex(delta_capacity=37)
+    index = PdqIndex(delta_capacity=37, background_merge=background)
     model: Oracle = {}
     for step in range(60):
         k = int(rng.integers(1, 25))

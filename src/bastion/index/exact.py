@@ -127,13 +127,19 @@ class ExactIndex:
         digest_bytes: the size of the values as hex digests (16 MD5, 20 SHA-1, 32 SHA-256);
             ``None`` for string values of any other signal type (stored as BLAKE2b digests).
         delta_capacity: delta entries that trigger a merge into the sorted arrays.
+        background_merge: run those merges in a background daemon thread (the default)
+            instead of inside :meth:`add`.
 
     One id holds one value; ``add`` of an id already present replaces its value; one value
     may be held by many ids. Raises :class:`InvalidInput` for malformed ids or values.
     """
 
     def __init__(
-        self, digest_bytes: int | None = None, *, delta_capacity: int = DEFAULT_DELTA_CAPACITY
+        self,
+        digest_bytes: int | None = None,
+        *,
+        delta_capacity: int = DEFAULT_DELTA_CAPACITY,
+        background_merge: bool = True,
     ) -> None:
         if digest_bytes is not None and not 8 <= digest_bytes <= 64:
             raise InvalidInput("digest_bytes must be 8..64")
@@ -142,6 +148,10 @@ class ExactIndex:
         self.digest_bytes = digest_bytes
         self._size = STRING_DIGEST_BYTES if digest_bytes is None else digest_bytes
         self.delta_capacity = int(delta_capacity)
+        self.background_merge = background_merge
+        self._merge_thread: threading.Thread | None = None
+        #: The last error of a background merge (None if none); the next merge retries.
+        self.merge_error: BaseException | None = None
         self._lock = threading.RLock()
         self._merge_lock = threading.Lock()
         #: Metadata stored with the snapshot this index was loaded from (else empty).
@@ -296,7 +306,10 @@ class ExactIndex:
                 self._d_by_value.setdefault(b, set()).add(i)
             full = len(self._d_by_id) >= self.delta_capacity
         if full:
-            self.merge()
+            if self.background_merge:
+                self.merge_in_background()
+            else:
+                self.merge()
 
     def remove(self, ids: Sequence[int] | npt.NDArray[np.integer[Any]]) -> int:
         """Remove entries by id (unknown ids ignored); returns how many live entries went."""
@@ -365,6 +378,34 @@ class ExactIndex:
                         holders.discard(i)
                         if not holders:
                             del self._d_by_value[b]
+
+    def merge_in_background(self) -> threading.Thread:
+        """Start :meth:`merge` in a daemon thread unless one is running; returns the thread
+        (join it to wait). It merges again while the delta is still full; an error is kept in
+        :attr:`merge_error` and ends the thread."""
+        with self._lock:
+            t = self._merge_thread
+            if t is not None:
+                return t
+            t = threading.Thread(target=self._merge_loop, name="exact-index-merge", daemon=True)
+            self._merge_thread = t
+            t.start()
+            return t
+
+    def _merge_loop(self) -> None:
+        while True:
+            try:
+                self.merge()
+                self.merge_error = None
+            except BaseException as exc:  # kept for the caller; the next merge retries
+                self.merge_error = exc
+                with self._lock:
+                    self._merge_thread = None
+                return
+            with self._lock:
+                if len(self._d_by_id) < self.delta_capacity:
+                    self._merge_thread = None
+                    return
 
     # -- snapshots --
 

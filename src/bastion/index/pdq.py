@@ -335,7 +335,8 @@ class PdqIndex:
         delta_capacity: delta rows that trigger a merge into the main tables (the delta is
             scanned flat: about 10 ns per row per query). None (the default): main rows / 512,
             between 4,096 and 65,536.
-        background_merge: run those merges in a background thread instead of inside
+        background_merge: run those merges in a background daemon thread (the default; at
+            10M hashes a merge takes seconds) instead of inside
             :meth:`add` (searches and updates continue meanwhile).
 
     Ids are int64 (the store's entry ids); one id holds one hash, and identical hashes under
@@ -349,7 +350,7 @@ class PdqIndex:
         threshold: int = DEFAULT_THRESHOLD,
         *,
         delta_capacity: int | None = None,
-        background_merge: bool = False,
+        background_merge: bool = True,
     ) -> None:
         self._threshold = _check_threshold(threshold)
         if delta_capacity is not None and delta_capacity < 1:
@@ -376,7 +377,7 @@ class PdqIndex:
         *,
         threshold: int = DEFAULT_THRESHOLD,
         delta_capacity: int | None = None,
-        background_merge: bool = False,
+        background_merge: bool = True,
     ) -> PdqIndex:
         """Build the main tables for a whole bank at once (the fast path for a start-up from
         the store). An int64 ``ids`` array and a C-contiguous ``(N, 4)`` uint64 ``hashes``
@@ -665,7 +666,7 @@ class PdqIndex:
         *,
         threshold: int | None = None,
         delta_capacity: int | None = None,
-        background_merge: bool = False,
+        background_merge: bool = True,
     ) -> PdqIndex:
         """Read a snapshot written by :meth:`save` (``threshold`` defaults to the saved one;
         the saved metadata is in :attr:`snapshot_meta`). Checks the format, shapes, dtypes
