@@ -270,8 +270,8 @@ class TextMatcher:
             kw_entry = keyword_entry_of(rec) if rec.signal_type == "keyword" else None
         except InvalidInput as exc:
             log.warning("bank entry %s cannot be matched: %s", rec.id, exc.message)
-            self.unusable[rec.id] = exc.message
             self._remove(rec.id)
+            self.unusable[rec.id] = exc.message
             return
         self._remove(rec.id)
         if url_entry is not None:
