@@ -80,15 +80,15 @@ class _Sorted:
         """Sorted arrays for ``digests`` (``(N, D)``); also returns the source row of each new
         row."""
         keys = _keys(digests)
-        order = np.argsort(keys, kind="stable")
-        ids_o = ids[order]
-        id_order = np.argsort(ids_o, kind="stable")
+        order = np.argsort(keys)  # order within one key does not matter
+        ids_o = np.take(ids, order)  # np.take: several times faster than fancy indexing
+        id_order = np.argsort(ids_o)  # ids are unique here
         built = cls(
-            keys=keys[order],
-            rest=np.ascontiguousarray(digests[order, 8:]),
+            keys=np.take(keys, order),
+            rest=np.take(np.ascontiguousarray(digests[:, 8:]), order, axis=0),
             ids=ids_o,
             alive=np.ones(ids.size, dtype=bool),
-            ids_sorted=ids_o[id_order],
+            ids_sorted=np.take(ids_o, id_order),
             id_order=id_order.astype(np.uint32),
         )
         return built, order.astype(np.int64)
