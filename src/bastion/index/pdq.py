@@ -255,7 +255,7 @@ class _Main:
             words=words,
             ids=ids,
             alive=np.ones(n, dtype=bool) if alive is None else alive,
-            ids_sorted=ids[order],
+            ids_sorted=np.take(ids, order),
             id_order=order.astype(np.uint32),
             tables=MihTables.build(words, choose_layout(n)),
         )
@@ -564,9 +564,10 @@ class PdqIndex:
             if L == 0 and not rebuild:
                 return
             if rebuild:
-                keep: IntArray | None = np.flatnonzero(alive_now)
-                words1 = np.concatenate([main0.words, d_words])[keep]
-                ids1 = np.concatenate([main0.ids, d_ids])[keep]
+                live_rows = np.flatnonzero(alive_now)
+                keep: IntArray | None = live_rows
+                words1 = np.take(np.concatenate([main0.words, d_words]), live_rows, axis=0)
+                ids1 = np.take(np.concatenate([main0.ids, d_ids]), live_rows)
                 built = _Main.build(words1, ids1)
                 ids_sorted1, id_order1, tables1 = built.ids_sorted, built.id_order, built.tables
             else:
