@@ -50,13 +50,18 @@ def iter_paths(paths: list[Path]) -> Iterator[Path]:
 
 def hash_paths(files: list[Path], settings: Settings, *, every_frame: bool = False,
                variants: Literal["none", "query", "bank"] = "none",
+               pool: DecodePool | None = None,
                ) -> Iterator[HashResult]:
     """Hash ``files`` with ``settings`` (limits, workers, fast decode), results in order;
-    ``variants`` as :class:`~bastion.signals.compute.HashOptions` says."""
+    ``variants`` as :class:`~bastion.signals.compute.HashOptions` says. ``pool``: an open
+    decode pool to use (the caller closes it); default: one made for this call."""
     options = HashOptions(
         every_frame=every_frame, fast_decode=settings.fast_decode, variants=variants
     )
     tasks = (HashTask(path=str(f), options=options, limits=settings.limits) for f in files)
+    if pool is not None:
+        yield from pool.map(tasks)
+        return
     workers = settings.decode_workers
     if workers is None:
         workers = os.cpu_count() or 1

@@ -6,49 +6,81 @@ only assembles them and maps :class:`~bastion.errors.BastionError` to exit statu
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
 
 from bastion.errors import BastionError
 
-app = typer.Typer(
-    name="bastion",
-    help="Bastion: find, review, take down, report and preserve child sexual abuse material.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+#: Which module provides each top-level command, so that ``bastion hash`` imports only what
+#: hashing needs (importing every command's dependencies costs seconds per invocation).
+COMMAND_MODULES: dict[str, str] = {
+    "hash": "hash_cmd",
+    "bank": "bank_cmd",
+    "scan": "scan_cmd",
+    "match": "scan_cmd",
+    "retrohunt": "scan_cmd",
+    "scan-text": "scan_text_cmd",
+    "ads": "ads_cmd",
+    "serve": "serve_cmd",
+    "worker": "serve_cmd",
+    "apikey": "apikey_cmd",
+    "config": "config_cmd",
+}
 
 
-@app.callback()
 def _root() -> None:
     """Bastion: find, review, take down, report and preserve child sexual abuse material."""
     # A callback keeps ``bastion COMMAND`` a command group even while one command exists.
 
 
-def _register_all() -> None:
-    from bastion.cli import (
-        ads_cmd,
-        apikey_cmd,
-        bank_cmd,
-        config_cmd,
-        hash_cmd,
-        scan_cmd,
-        serve_cmd,
+def build_app(command: str | None = None) -> typer.Typer:
+    """The ``bastion`` Typer app with every command group, or only the module that provides
+    ``command`` when it is known."""
+    app = typer.Typer(
+        name="bastion",
+        help="Bastion: find, review, take down, report and preserve child sexual abuse "
+        "material.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
     )
-
-    for module in (hash_cmd, bank_cmd, scan_cmd, ads_cmd, serve_cmd, apikey_cmd, config_cmd):
+    app.callback()(_root)
+    wanted = COMMAND_MODULES.get(command or "")
+    names = [wanted] if wanted else list(dict.fromkeys(COMMAND_MODULES.values()))
+    for name in names:
+        try:
+            module = importlib.import_module(f"bastion.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"bastion.cli.{name}":
+                raise
+            continue  # a command group not built yet
         module.register(app)
+    return app
 
 
-_register_all()
+def __getattr__(name: str) -> typer.Typer:
+    """``bastion.cli.main.app``: the full app, built on first use (tests, documentation)."""
+    if name == "app":
+        full = build_app()
+        globals()["app"] = full
+        return full
+    raise AttributeError(name)
+
+
+def _command_of(argv: list[str]) -> str | None:
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; usage errors and Bastion errors exit with status 2."""
+    args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=argv, standalone_mode=True)
+        build_app(_command_of(args))(args=args, standalone_mode=True)
     except BastionError as exc:
         print(f"bastion: {exc.message}", file=sys.stderr)
         raise SystemExit(2) from exc

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -26,12 +26,14 @@ from rich.table import Table
 from bastion.cli.hash_cmd import PROGRESS_MIN_FILES, hash_paths, iter_paths
 from bastion.config import Settings, load_settings
 from bastion.errors import InvalidInput
-from bastion.scan.content_log import RetrohuntFollower, log_scan, purge
-from bastion.scan.matcher import Match
-from bastion.scan.service import MatchService, ScanResult, status_of
 from bastion.signals.base import Signal, get_signal_type
+from bastion.signals.isolation import DecodePool
 from bastion.signals.pdq import dihedral_from_hash
-from bastion.store.database import Database, open_database
+
+if TYPE_CHECKING:  # imported when a command runs, after the decode workers are started
+    from bastion.scan.matcher import Match
+    from bastion.scan.service import ScanResult
+    from bastion.store.database import Database
 
 DataDir = Annotated[
     Path | None,
@@ -43,8 +45,10 @@ DataDir = Annotated[
 ]
 
 
-def _open(data_dir: Path | None) -> tuple[Settings, Database]:
-    settings = load_settings(home=data_dir)
+def _open(data_dir: Path | None, settings: Settings | None = None) -> tuple[Settings, Database]:
+    from bastion.store.database import open_database
+
+    settings = settings or load_settings(home=data_dir)
     return settings, open_database(settings)
 
 
@@ -98,7 +102,15 @@ def scan_command(
     data_dir: DataDir = None,
 ) -> None:
     """Hash and match files against the banks (exit 1 match, 2 not scanned/no bank, 0 clean)."""
-    settings, db = _open(data_dir)
+    settings = load_settings(home=data_dir)
+    workers = settings.decode_workers
+    pool = DecodePool(workers or None, limits=settings.limits) if workers != 0 else None
+    if pool is not None:
+        pool.prestart()  # worker start-up overlaps with opening the store and loading banks
+    from bastion.scan.content_log import LOG_BATCH, log_scans
+    from bastion.scan.service import MatchService, status_of
+
+    settings, db = _open(data_dir, settings)
     err = Console(stderr=True)
     svc = MatchService(db, snapshot_dir=settings.home / "index")
     try:
@@ -127,6 +139,7 @@ def scan_command(
                 files.extend(iter_paths([Path(p)]))
         t0 = time.perf_counter()
         counts = {"match": 0, "no_match": 0, "not_scanned": 0}
+        pending: list[ScanResult] = []
         table = Table()
         for col in ("path", "status", "matches", "reason"):
             table.add_column(col, overflow="fold")
@@ -137,19 +150,25 @@ def scan_command(
         )
         with progress:
             bar = progress.add_task("scan", total=len(files))
-            for hashed in hash_paths(files, settings, every_frame=every_frame, variants="query"):
+            for hashed in hash_paths(
+                files, settings, every_frame=every_frame, variants="query", pool=pool
+            ):
                 result = svc.scan_result(hashed)
                 if wanted is not None:
                     result.matches = _filter_banks(result.matches, wanted)
                     result.status = status_of(hashed.status == "hashed", result.matches)
                 if not no_log:
-                    log_scan(db, result, retention_days=settings.content_log_days)
+                    pending.append(result)
+                    if len(pending) >= LOG_BATCH:
+                        log_scans(db, pending)
+                        pending.clear()
                 counts[result.status] += 1
                 if json_out:
                     _print_json(result.to_json())
                 else:
                     _row(table, result)
                 progress.advance(bar)
+        log_scans(db, pending)
         seconds = time.perf_counter() - t0
         if not json_out:
             Console(width=max(Console().width, 160)).print(table)
@@ -161,6 +180,8 @@ def scan_command(
     finally:
         svc.close()
         db.dispose()
+        if pool is not None:
+            pool.close()
     if counts["match"]:
         raise typer.Exit(1)
     if counts["not_scanned"] or no_bank:
@@ -182,6 +203,8 @@ def match_command(
     signal = Signal(st.name, canonical, quality if st.name == "pdq" else None)
     if st.name == "pdq":
         signal = Signal("pdq", canonical, quality, dihedral=dihedral_from_hash(canonical))
+    from bastion.scan.service import MatchService, status_of
+
     _settings, db = _open(data_dir)
     svc = MatchService(db)
     try:
@@ -222,6 +245,8 @@ def retrohunt_command(
 ) -> None:
     """Search earlier content for bank entries added since the last run; purge the content
     log past its retention (exit 1 if anything was found, else 0)."""
+    from bastion.scan.content_log import RetrohuntFollower, purge
+
     settings, db = _open(data_dir)
     try:
         purged = purge(db, retention_days=settings.content_log_days)

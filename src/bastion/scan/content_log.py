@@ -62,6 +62,25 @@ def log_scan(
         )
 
 
+def log_scans(db: Database, results: Sequence[ScanResult]) -> list[int]:
+    """Record several scanned items in one unit of work (what ``bastion scan`` does every
+    :data:`LOG_BATCH` files); returns their log ids in order."""
+    if not results:
+        return []
+    with db.write() as session:
+        return [
+            store_log.log_item(
+                session, signals=r.signals, content_id=r.content_id, source=r.path,
+                media_type=r.media_type,
+            )
+            for r in results
+        ]
+
+
+#: Scanned items written to the content log per transaction by ``bastion scan``.
+LOG_BATCH = 200
+
+
 def purge(db: Database, *, retention_days: int) -> int:
     """Delete content-log items older than ``retention_days``; returns how many."""
     with db.write() as session:

@@ -29,8 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
@@ -38,6 +38,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bastion.config import Settings
 from bastion.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 #: Seconds a SQLite writer waits for the write lock before giving up.
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -142,9 +145,44 @@ class Database:
         self.engine.dispose()
 
 
+_REVISION_RE = re.compile(r'^(down_)?revision\s*(?::[^=]*)?=\s*["\']?([^"\'\s]+)["\']?', re.M)
+
+
+def head_revision() -> str:
+    """The newest migration's revision id, read from the migration files without importing
+    Alembic (whose import costs about a second at every command's start). Raises
+    :class:`ConfigurationError` unless the files form a chain with exactly one head."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (_MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = dict((bool(down), rev) for down, rev in _REVISION_RE.findall(path.read_text()))
+        if False not in found:
+            continue
+        revisions.add(found[False])
+        if found.get(True) not in (None, "None"):
+            parents.add(found[True])
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise ConfigurationError(f"migrations have {len(heads)} heads: {sorted(heads)}")
+    return heads.pop()
+
+
+def _current_revision(conn: Connection) -> str | None:
+    """The revision stamped in ``alembic_version``, or None (no such table: a new store)."""
+    try:
+        row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+    except Exception:
+        return None
+    finally:
+        conn.rollback()
+    return None if row is None else str(row[0])
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic :class:`Config` for Bastion's migrations, optionally bound to ``connection``
     (``env.py`` then runs on it instead of opening its own)."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS_DIR))
     if connection is not None:
@@ -157,6 +195,8 @@ def migrate(db: Database, revision: str = "head") -> None:
     concurrent start-ups migrate once. Raises :class:`ConfigurationError` when the database
     cannot be reached or migrated (the message names the URL's dialect, never the password).
     """
+    from alembic import command
+
     try:
         engine = db._write_engine
         with engine.connect() as conn:
@@ -180,11 +220,21 @@ def migrate(db: Database, revision: str = "head") -> None:
         ) from exc
 
 
+def is_current(db: Database) -> bool:
+    """True when ``db``'s schema is already at :func:`head_revision` (a cheap check that
+    lets a start-up skip Alembic entirely)."""
+    try:
+        with db._read_engine.connect() as conn:
+            return _current_revision(conn) == head_revision()
+    except OperationalError:
+        return False
+
+
 def open_database(settings: Settings, *, migrate_schema: bool = True) -> Database:
     """Open the store named by ``settings`` (``resolved_database_url()``) and, unless
-    ``migrate_schema`` is false, migrate it to the newest schema. Raises
-    :class:`ConfigurationError` when it cannot be opened."""
+    ``migrate_schema`` is false, migrate it to the newest schema (skipped when it is already
+    there). Raises :class:`ConfigurationError` when it cannot be opened."""
     db = Database(settings.resolved_database_url())
-    if migrate_schema:
+    if migrate_schema and not is_current(db):
         migrate(db)
     return db
