@@ -34,6 +34,7 @@ def test_bridge_and_its_edits_match_unrelated_photo_does_not(api: Api) -> None:
         "reg-test-input/dih/bridge-5-flipx.jpg": "flipx",
         "bridge-mods/blur-a-lot.jpg": None,
         "bridge-mods/shrink-a-lot.jpg": None,
+        "hasher-edge-cases/letterboxed_sample-b.jpg": "original",  # through `trimmed`
     }
     for i, (rel, transform) in enumerate(cases.items()):
         r = _post_file(api, (IMAGES / rel).read_bytes(), f"edit-{i}")

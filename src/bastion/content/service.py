@@ -140,12 +140,16 @@ class ContentService:
 
     # -- hashing -------------------------------------------------------------------------
 
-    def hash(self, data: bytes, *, label: str | None = None) -> HashResult:
+    def hash(
+        self, data: bytes, *, label: str | None = None,
+        variants: Literal["none", "query", "bank"] = "none",
+    ) -> HashResult:
         """Every signal of ``data`` (nothing stored, nothing matched); never raises for bad
-        content (``not_scanned`` with a reason)."""
+        content (``not_scanned`` with a reason). ``variants="query"`` adds the robustness
+        variants a submission is matched with (trimmed borders, bands, centre crop)."""
         return hash_bytes(
             data, path=label, limits=self.settings.limits, fast_decode=self.settings.fast_decode,
-            pool=self.pool,
+            pool=self.pool, variants=variants,
         )
 
     # -- reading -------------------------------------------------------------------------
@@ -220,7 +224,7 @@ class ContentService:
         if existing is not None:
             return existing
         self.matcher.require_ready()
-        hashed = self.hash(data, label=None)
+        hashed = self.hash(data, label=None, variants="query")
         scan = self.matcher.scan_result(hashed, content_id=meta.content_id)
         return self._store(scan, meta, digest=digest, actor=actor, source=source)
 

@@ -212,12 +212,26 @@ class RetrohuntFollower:
             new_cursor = follower.cursor
         except SnapshotRequired:
             new_cursor = current_cursor(self.db)
+            if _log_is_empty(self.db):
+                # Nothing was logged before this cursor: no entry can match earlier content.
+                with self.db.write() as session:
+                    self._save(session, new_cursor)
+                return RetrohuntRun(0, 0, 0)
             snap = load_snapshot(self.db)
             banks, entries = snap.banks, list(snap.entries)
         run = retrohunt_entries(self.db, entries, banks)
         with self.db.write() as session:
             self._save(session, new_cursor)
         return run
+
+
+def _log_is_empty(db: Database) -> bool:
+    from sqlalchemy import select
+
+    from bastion.store.models import ContentItem
+
+    with db.read() as session:
+        return session.execute(select(ContentItem.id).limit(1)).first() is None
 
 
 def load_snapshot_banks(db: Database) -> dict[int, BankRecord]:
