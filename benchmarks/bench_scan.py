@@ -56,7 +56,8 @@ def main() -> None:
             for name, args in runs.items():
                 t = timed(args, env)
                 best[name] = min(best.get(name, t), t)
-    print(f"{len(files)} files in {IMAGES.resolve()}, {os.cpu_count()} cores, best of {opts.repeat}")
+    print(f"{len(files)} files in {IMAGES.resolve()}, {os.cpu_count()} cores, "
+          f"best of {opts.repeat}")
     for name, t in best.items():
         print(f"  {name:<24} {t:6.2f} s  {len(files) / t:6.1f} files/s")
     overhead = best["scan (sample bank)"] / best["hash --variants query"] - 1
