@@ -201,3 +201,35 @@ def test_arbitrary_text_never_crashes_and_spans_are_inside(text: str) -> None:
         s, e = m.span
         assert 0 <= s < e <= len(text)
         assert text[s:e] == m.matched
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=30), max_size=8),
+       st.data())
+def test_byte_offsets_to_characters_with_anchors(texts: list[str], data: st.DataObject) -> None:
+    """The sparse byte -> character mapping used for few hits agrees with decoding."""
+    import numpy as np
+
+    from bastion.index.keyword import _chars_at
+
+    joined = "\uffff".join(texts)
+    raw = joined.encode("utf-8")
+    bounds = sorted({len(joined[:i].encode("utf-8")) for i in range(len(joined) + 1)})
+    offsets = data.draw(st.lists(st.sampled_from(bounds), min_size=1, max_size=10))
+    codes = np.array([ord(c) for c in joined], dtype=np.uint32)
+    got = _chars_at(raw, codes, np.array(offsets, dtype=np.int64)).tolist()
+    assert got == [len(raw[:b].decode("utf-8")) for b in offsets]
+
+
+def test_sparse_and_dense_hit_mapping_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bastion.index.keyword as kw
+
+    idx: KeywordIndex[str] = KeywordIndex()
+    idx.add("k", parse_keyword_entry("ключ"))
+    idx.add("e", parse_keyword_entry("example"))
+    texts = ["Это КЛЮЧ и ｅｘａｍｐｌｅ", "児童 ключ", "nothing", "e x a m p l e 🍕 ключ"]
+    sparse = idx.match_many(texts)
+    monkeypatch.setattr(kw, "_SPARSE_HITS", 10**9)  # one pass over the text
+    assert idx.match_many(texts) == sparse
+    assert [[m.span for m in r] for r in sparse] == [[(4, 8), (11, 18)], [(3, 7)], [],
+                                                      [(0, 13), (16, 20)]]

@@ -42,6 +42,7 @@ from bastion.signals.keyword import KeywordEntry
 from bastion.signals.text import (
     BOUNDARY_WORD,
     MAX_TEXT_CHARS,
+    CpArray,
     IntArray,
     NormalisedText,
     char_class,
@@ -121,6 +122,36 @@ class _Automaton(Generic[K]):
             if self.patterns
             else None
         )
+
+
+#: Hits fewer than one per this many bytes of text are mapped to characters one by one
+#: (:func:`_chars_at`), more with one pass over the whole text.
+_SPARSE_HITS = 64
+_UTF8_CONTINUATION = bytes(range(0x80, 0xC0))
+
+
+def _chars_at(data: bytes, codes: CpArray, offsets: IntArray) -> IntArray:
+    """The code-point index of each byte offset of ``data``, the UTF-8 encoding of
+    ``codes`` (each offset at a character boundary).
+
+    Every U+FFFF (the batch separator; it is the only character encoded ``EF BF BF``) is
+    an anchor known in both: an offset's index is its anchor's plus the characters between
+    them (the bytes that are not UTF-8 continuation bytes), so the work is proportional to
+    the hits' distances from the item starts, not to the whole batch."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    lead = np.flatnonzero(arr[:-2] == 0xEF)
+    sep_b = lead[(arr[lead + 1] == 0xBF) & (arr[lead + 2] == 0xBF)]
+    sep_c = np.flatnonzero(codes == 0xFFFF)
+    if len(sep_b) != len(sep_c):  # cannot happen for valid UTF-8; be safe all the same
+        sep_b = sep_c = np.zeros(0, dtype=np.int64)
+    byte_anchor = np.concatenate([[0], sep_b + 3])
+    char_anchor = np.concatenate([[0], sep_c + 1])
+    j = np.searchsorted(byte_anchor, offsets, side="right") - 1
+    out = np.empty(len(offsets), dtype=np.int64)
+    for i, (b, a) in enumerate(zip(offsets.tolist(), j.tolist(), strict=True)):
+        start = int(byte_anchor[a])
+        out[i] = int(char_anchor[a]) + len(data[start:b].translate(None, _UTF8_CONTINUATION))
+    return out
 
 
 def _boundary_char(ch: str) -> bool:
@@ -317,6 +348,9 @@ class KeywordIndex(Generic[K]):
         byte_e = np.fromiter((h[3] for h in hits), dtype=np.int64, count=len(hits))
         if len(data) == len(nt.codes):
             char_s, char_e = byte_s, byte_e
+        elif 2 * len(hits) * _SPARSE_HITS < len(data):
+            both = _chars_at(data, nt.codes, np.concatenate([byte_s, byte_e]))
+            char_s, char_e = both[: len(hits)], both[len(hits) :]
         else:
             c = nt.codes
             nbytes = 1 + (c >= 0x80).astype(np.int64) + (c >= 0x800) + (c >= 0x10000)

@@ -506,12 +506,17 @@ def normalise_many(
 ) -> NormalisedBatch:
     """Normalise ``texts`` in one batch (much faster than one by one for short texts).
 
-    Raises :class:`LimitExceeded` if any text is over ``max_chars``.
+    Raises :class:`LimitExceeded` if any text is over ``max_chars``, :class:`InvalidInput`
+    if one is not a string.
     """
-    for t in texts:
-        _check(t, max_chars)
-    joined = BATCH_SEPARATOR.join(texts)
-    lengths = np.fromiter((len(t) + 1 for t in texts), dtype=np.int64, count=len(texts))
+    try:
+        joined = BATCH_SEPARATOR.join(texts)
+    except TypeError:
+        raise InvalidInput("text must be a string") from None
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    if len(texts) and int(lengths.max()) > max_chars:
+        raise LimitExceeded(f"text longer than {max_chars} characters")
+    lengths += 1
     starts = np.zeros(len(texts), dtype=np.int64)
     if len(texts) > 1:
         starts[1:] = np.cumsum(lengths)[:-1]
