@@ -49,6 +49,7 @@ import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -119,6 +120,19 @@ _DELETED = 0xFFFFFFFE
 _EXPANDED = 0xFFFFFFFD
 
 IntArray = npt.NDArray[np.int64]
+#: Positions in a text: int32 while the text is shorter than 2**31 code points (half the
+#: memory traffic of int64), else int64.
+PosArray = npt.NDArray[np.signedinteger[Any]]
+
+
+def _pos_dtype(n: int) -> type[np.int32] | type[np.int64]:
+    return np.int32 if n < 2**31 - 1 else np.int64
+
+
+def _kept_positions(keep: npt.NDArray[np.bool_]) -> PosArray:
+    """Indices of the True entries of ``keep``, as :data:`PosArray`."""
+    positions: PosArray = np.arange(len(keep), dtype=_pos_dtype(len(keep)))
+    return positions[keep]
 CpArray = npt.NDArray[np.uint32]
 ClsArray = npt.NDArray[np.uint8]
 
@@ -257,8 +271,8 @@ class NormalisedText:
 
     text: str
     original: str
-    start: IntArray
-    end: IntArray
+    start: PosArray
+    end: PosArray
     codes: CpArray
     classes: ClsArray
 
@@ -286,7 +300,7 @@ def _to_text(codes: CpArray) -> str:
     return codes.astype("<u4", copy=False).tobytes().decode("utf-32-le", "surrogatepass")
 
 
-def _fold(codes: CpArray) -> tuple[CpArray, IntArray | None, IntArray | None]:
+def _fold(codes: CpArray) -> tuple[CpArray, PosArray | None, PosArray | None]:
     """Step 1: folded code points and, if any character was deleted or expanded, the
     ``[start, end)`` source span of each folded character (else None, None: one to one)."""
     t = _tables()
@@ -307,19 +321,19 @@ def _fold(codes: CpArray) -> tuple[CpArray, IntArray | None, IntArray | None]:
         keep = np.ones(len(f), dtype=bool)
         keep[odd] = False
         out = f[keep]
-        src = np.flatnonzero(keep)
+        src = _kept_positions(keep)
     else:
         lens = np.ones(len(f), dtype=np.int64)
         lens[deleted] = 0
         exp_codes = [t.expansions[c] for c in codes[expanded].tolist()]
         lens[expanded] = [len(e) for e in exp_codes]
-        src = np.repeat(np.arange(len(f), dtype=np.int64), lens)
+        src = np.repeat(np.arange(len(f), dtype=_pos_dtype(len(f) + 1)), lens)
         out = f[src]
         firsts = np.cumsum(lens) - lens
         for pos, seq in zip(firsts[expanded].tolist(), exp_codes, strict=True):
             out[pos : pos + len(seq)] = seq
     end = src + 1
-    attached = deleted[t.attach[codes[deleted]]]
+    attached = deleted[t.attach[codes[deleted]]].astype(src.dtype)  # searchsorted: one dtype
     if len(attached):
         owner = np.searchsorted(src, attached) - 1
         ok = owner >= 0
@@ -409,7 +423,7 @@ def _email_after(f: CpArray, c: ClsArray, i: int) -> bool:
 
 def _normalise_codes(
     codes: CpArray,
-) -> tuple[CpArray, ClsArray, IntArray | None, IntArray | None]:
+) -> tuple[CpArray, ClsArray, PosArray | None, PosArray | None]:
     """Steps 1-3 on code points: (normalised codes, their classes, source start and end
     of each, or None, None when one to one)."""
     f, start, end = _fold(codes)
@@ -420,7 +434,7 @@ def _normalise_codes(
         f = f[keep]
         c = c[keep]
         if start is None or end is None:
-            start = np.flatnonzero(keep)
+            start = _kept_positions(keep)
             end = start + 1
         else:
             start = start[keep]
@@ -446,7 +460,7 @@ def normalise(text: str, *, max_chars: int = MAX_TEXT_CHARS) -> NormalisedText:
     _check(text, max_chars)
     f, c, start, end = _normalise_codes(_to_codes(text))
     if start is None or end is None:
-        start = np.arange(len(f), dtype=np.int64)
+        start = np.arange(len(f), dtype=_pos_dtype(len(text) + 1))
         end = start + 1
     return NormalisedText(_to_text(f), text, start, end, f, c)
 
