@@ -27,6 +27,10 @@ COMMAND_MODULES: dict[str, str] = {
     "worker": "serve_cmd",
     "apikey": "apikey_cmd",
     "config": "config_cmd",
+    "audit": "audit_cmd",
+    "policy": "policy_cmd",
+    "case": "case_cmd",
+    "user": "user_cmd",
 }
 
 

@@ -10,7 +10,7 @@ Tables (the schema itself is created only by the Alembic migrations in
 ``content_items``    the content log: one scanned item (content id, source, time) ...
 ``content_signals``  ... and its signals (never bytes), for retro-hunt
 ``retrohunt_matches`` matches found later by retro-hunt, read with a cursor
-``audit_events``     append-only who-did-what (exports today; a hash chain later)
+``audit_events``     append-only who-did-what, hash-chained (:mod:`bastion.store.audit`)
 ``store_meta``       small key/value facts about the store (change-log purge horizon)
 """
 
@@ -208,6 +208,10 @@ class AuditEvent(Base):
     object_type: Mapped[str] = mapped_column(String(50))
     object_id: Mapped[str] = mapped_column(String(200))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: The request (or CLI run) that caused it; the hash chain (see :mod:`.audit`).
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class StoreMeta(Base):
@@ -221,7 +225,9 @@ class StoreMeta(Base):
 
 # The service's tables (API keys, content verdicts) live in their own module; importing it
 # here puts them in ``Base.metadata`` for Alembic and the schema test.
+from bastion.store import models_actions as _models_actions  # noqa: E402, F401
 from bastion.store import models_api as _models_api  # noqa: E402, F401
+from bastion.store import models_review as _models_review  # noqa: E402, F401
 
 #: Core tables, for bulk statements (executemany with one cached compiled statement).
 BANK_ENTRIES = cast(Table, BankEntry.__table__)
