@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -90,6 +90,54 @@ class Settings(BaseModel):
     fetch_max_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     #: Seconds one URL fetch may take in all (redirects included).
     fetch_timeout_s: float = Field(default=15.0, gt=0)
+    #: The platform's webhook endpoints per action kind (``hide``, ``takedown``, ``restore``,
+    #: ``suspend``, ``preserve``, ``report``, ``share``; ``*`` for every other kind):
+    #: ``{kind: url}``. ``BASTION_WEBHOOK_URLS`` takes a JSON object.
+    webhook_urls: dict[str, str] = Field(default_factory=dict)
+    #: Key of the HMAC-SHA256 signature on webhook requests (``Bastion-Signature``).
+    webhook_secret: SecretStr | None = None
+    #: Seconds one webhook request may take.
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    #: Seconds an action is retried before it is dead-lettered (default 3 days).
+    actions_max_age_s: float = Field(default=3 * 86400.0, gt=0)
+    #: First retry delay of an action, seconds; doubled per attempt up to the maximum.
+    actions_backoff_s: float = Field(default=2.0, gt=0)
+    #: Longest delay between two attempts of an action (or report step), seconds.
+    actions_backoff_max_s: float = Field(default=900.0, gt=0)
+    #: CyberTipline environment: ``test`` (exttest.cybertip.org) or ``production``.
+    cybertipline_environment: Literal["test", "production"] = "test"
+    #: Base URL overriding the environment's (a fake server in tests, a proxy).
+    cybertipline_url: str | None = None
+    #: Reporting API credentials (basic auth); never logged, never in the data directory.
+    cybertipline_username: SecretStr | None = None
+    cybertipline_password: SecretStr | None = None
+    #: NCMEC's schema file; when unset it is fetched from the API's ``GET /xsd`` once and
+    #: cached as ``$home/cybertipline.xsd``.
+    cybertipline_xsd: Path | None = None
+    #: Seconds one Reporting API request may take (uploads included).
+    cybertipline_timeout_s: float = Field(default=120.0, gt=0)
+    #: ``reporter/reportingPerson`` of every report (required by the schema).
+    cybertipline_reporter_first_name: str | None = None
+    cybertipline_reporter_last_name: str | None = None
+    cybertipline_reporter_email: str | None = None
+    cybertipline_reporter_phone: str | None = None
+    #: ``reporter/legalURL``: where law enforcement sends legal process.
+    cybertipline_legal_url: str | None = None
+    #: Hours after which a draft or approved report not yet submitted raises an alert.
+    report_alert_hours: float = Field(default=24.0, gt=0)
+
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _parse_webhook_urls(cls, value: Any) -> Any:
+        """Accept a JSON object (environment variables)."""
+        if isinstance(value, str):
+            import json
+
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise ValueError("webhook_urls must be a JSON object {kind: url}") from exc
+        return value
 
     @field_validator("fetch_allow_networks", mode="before")
     @classmethod

@@ -115,8 +115,10 @@ class ProblemType:
 
 
 def _table() -> dict[type[BastionError], ProblemType]:
+    from bastion.actions.webhooks import DeliveryFailed
     from bastion.api.fetch import FetchFailed, FetchRefused
     from bastion.content.signal_input import SignalInputError
+    from bastion.reporting.xml import ReportInvalid
     from bastion.store.change_log import SnapshotRequired
 
     return {
@@ -139,6 +141,8 @@ def _table() -> dict[type[BastionError], ProblemType]:
         RateLimited: ProblemType(429, "rate-limited", "Too many requests"),
         FetchFailed: ProblemType(502, "fetch-failed", "URL could not be fetched"),
         ConfigurationError: ProblemType(503, "configuration-error", "Service misconfigured"),
+        DeliveryFailed: ProblemType(502, "delivery-failed", "Action delivery failed"),
+        ReportInvalid: ProblemType(422, "report-invalid", "Report fails the schema"),
     }
 
 
