@@ -48,6 +48,35 @@ class Limits(BaseModel):
     max_urls_per_text: int = Field(default=10_000, gt=0)
 
 
+class ReviewSettings(BaseModel):
+    """Review (issue 5): cases, sessions, reviewers' exposure, case media retention."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Minutes a reviewer's claim on a case lasts.
+    claim_minutes: int = Field(default=30, gt=0)
+    #: Hours a case may stay open before the queue marks it overdue (service-level timer).
+    sla_hours: float = Field(default=24.0, gt=0)
+    #: Hours a signed-in session lasts.
+    session_hours: float = Field(default=8.0, gt=0)
+    #: Failed sign-ins in a row that lock an account, and for how many minutes.
+    max_failed_logins: int = Field(default=5, gt=0)
+    lockout_minutes: int = Field(default=15, gt=0)
+    #: Sign-in attempts per minute per client address (per process).
+    login_attempts_per_minute: int = Field(default=10, gt=0)
+    #: Prompt a break after this many reveals, or minutes in review, per session.
+    break_after_reveals: int = Field(default=10, gt=0)
+    break_after_minutes: int = Field(default=45, gt=0)
+    #: Default preview blur radius (pixels of a 512-pixel preview).
+    default_blur: int = Field(default=24, ge=4, le=64)
+    #: Days media of cases decided not_violating or adult_legal is kept.
+    benign_media_days: int = Field(default=30, gt=0)
+    #: Seconds a reveal URL stays valid (it is single-use too).
+    reveal_seconds: int = Field(default=60, gt=0)
+    #: Mark session cookies ``Secure`` (turn off only for plain-HTTP tests on localhost).
+    secure_cookies: bool = True
+
+
 class Settings(BaseModel):
     """Bastion's settings. Secrets are :class:`~pydantic.SecretStr` (masked in ``repr``)."""
 
@@ -90,6 +119,16 @@ class Settings(BaseModel):
     fetch_max_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     #: Seconds one URL fetch may take in all (redirects included).
     fetch_timeout_s: float = Field(default=15.0, gt=0)
+    #: The policy (the ``[policy]`` table; validated by :func:`bastion.policy.load_policy`).
+    policy: dict[str, Any] = Field(default_factory=dict)
+    #: Review settings (the ``[review]`` table).
+    review: ReviewSettings = ReviewSettings()
+    #: Master key of the encrypted case media (32 bytes as 64 hex or base64). Default: a
+    #: key file, see ``master_key_file``.
+    master_key: SecretStr | None = None
+    #: Master key file (created with owner-only permissions on first start). Default:
+    #: ``$XDG_CONFIG_HOME/bastion/master.key`` (``~/.config/...``), outside the data directory.
+    master_key_file: Path | None = None
     #: The platform's webhook endpoints per action kind (``hide``, ``takedown``, ``restore``,
     #: ``suspend``, ``preserve``, ``report``, ``share``; ``*`` for every other kind):
     #: ``{kind: url}``. ``BASTION_WEBHOOK_URLS`` takes a JSON object.

@@ -19,8 +19,10 @@ DESIGN.md and issue 5 define the defaults, first that applies:
 3. ``hold``: an item that could not be scanned (``not_scanned``): never treated as clean.
 4. ``allow``: otherwise.
 
-Issue 5 grows this into a rule engine configured in the settings file; this module is
-the built-in rule set it starts from.
+These rules are :data:`bastion.policy.rules.DEFAULT_RULES`, evaluated by the rule engine
+(:mod:`bastion.policy.rules`); :func:`decide` applies the default policy, and a policy
+from the settings file replaces them. Keyword hits (issue 5) add to a score and decide
+nothing by themselves.
 """
 
 from __future__ import annotations
@@ -81,11 +83,11 @@ def is_strong(match: Match) -> bool:
 
 def decide(verdict: VerdictFacts) -> PolicyResult:
     """The default policy's decision for ``verdict`` (see the module docstring)."""
-    for m in verdict.matches:
-        if is_strong(m):
-            return PolicyResult("block", "auto_action_strong_match", m)
-    if verdict.matches:
-        return PolicyResult("hold", "match", verdict.matches[0])
-    if verdict.status == "not_scanned":
-        return PolicyResult("hold", "not_scanned")
-    return PolicyResult("allow", "no_match")
+    from bastion.policy.rules import DEFAULT_POLICY
+
+    outcome = DEFAULT_POLICY.evaluate(verdict)
+    deciding = None
+    if outcome.match is not None:
+        deciding = next((m for m in verdict.matches if str(m.entry_id) == outcome.match.entry_id
+                         and m.bank == outcome.match.bank), None)
+    return PolicyResult(outcome.decision, outcome.rule, deciding)
