@@ -1,0 +1,94 @@
+"""Report and fileDetails documents validate against NCMEC's XSD; invalid ones are refused
+before sending with a message naming the element."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from tests.reporting.incidents import XSD, sample_incident, without_reporter
+
+from bastion.reporting.incident import (
+    INCIDENT_TYPE_OF_DECISION,
+    ReportingPerson,
+    incident_from_json,
+    incident_to_json,
+)
+from bastion.reporting.xml import (
+    CyberTiplineSchema,
+    ReportInvalid,
+    build_file_details_xml,
+    build_report_xml,
+    element_texts,
+)
+
+
+@pytest.fixture(scope="module")
+def schema() -> CyberTiplineSchema:
+    return CyberTiplineSchema.from_path(XSD)
+
+
+@pytest.mark.parametrize("decision", sorted(INCIDENT_TYPE_OF_DECISION))
+def test_every_decision_kind_builds_valid_documents(schema: CyberTiplineSchema,
+                                                    decision: str) -> None:
+    incident = sample_incident(decision, files=3)
+    doc = build_report_xml(incident, schema)
+    assert schema.is_valid(doc)
+    assert element_texts(doc, "incidentSummary/incidentType") == [
+        INCIDENT_TYPE_OF_DECISION[decision]]
+    assert element_texts(doc, "reporter/reportingPerson/email") == ["ts@example.org"]
+    assert element_texts(doc, "personOrUserReported/espIdentifier") == ["u42"]
+    assert element_texts(doc, "personOrUserReported/ipCaptureEvent/port") == ["5555"]
+    assert element_texts(doc, "personOrUserReported/priorCTReports") == ["123456"]
+    assert element_texts(doc, "incidentSummary/incidentDateTime") == ["2026-03-01T10:30:00Z"]
+    escal = element_texts(doc, "incidentSummary/escalateToHighPriority")
+    assert escal == (["reviewer marked urgent: ongoing abuse"] if decision == "csam" else [])
+    sext = element_texts(doc, "incidentSummary/reportAnnotations/sextortion")
+    assert sext == (["true"] if decision == "child_exploitation_other" else [])
+    for i, f in enumerate(incident.files):
+        fd = build_file_details_xml(987654, f"file-{i}", f, schema)
+        assert schema.is_valid(fd)
+        assert element_texts(fd, "reportId") == ["987654"]
+        assert element_texts(fd, "fileId") == [f"file-{i}"]
+        assert element_texts(fd, "originalFileHash") == [f"{i:032x}", f"{i:064x}"]
+
+
+def test_file_viewed_by_esp_follows_the_reveal_flag(schema: CyberTiplineSchema) -> None:
+    incident = sample_incident(files=4, viewed=(True, False, True, False))
+    flags = [element_texts(build_file_details_xml(1, f"f{i}", f, schema), "fileViewedByEsp")
+             for i, f in enumerate(incident.files)]
+    assert flags == [["true"], ["false"], ["true"], ["false"]]
+
+
+def test_missing_reporting_person_is_refused_naming_the_element(
+        schema: CyberTiplineSchema) -> None:
+    with pytest.raises(ReportInvalid, match="reportingPerson"):
+        build_report_xml(without_reporter(sample_incident()), schema)
+    nameless = replace(sample_incident(), reporter=ReportingPerson(email="x@example.org"))
+    with pytest.raises(ReportInvalid, match="reporter/reportingPerson"):
+        build_report_xml(nameless, schema)
+
+
+def test_schema_errors_name_the_element(schema: CyberTiplineSchema) -> None:
+    bad = replace(sample_incident(), incident_type="Something Else")
+    with pytest.raises(ReportInvalid, match="incidentType"):
+        build_report_xml(bad, schema)
+    # the schema itself names a missing required element
+    errors = schema.errors(b"<report><incidentSummary><incidentType>Child Sex Trafficking"
+                           b"</incidentType><incidentDateTime>2026-01-01T00:00:00Z"
+                           b"</incidentDateTime></incidentSummary></report>")
+    assert errors and "reporter" in errors[0]
+    f = replace(sample_incident().files[0], file_name="bad\x00name")
+    with pytest.raises(ReportInvalid, match="fileName"):
+        build_file_details_xml(1, "f", f, schema)
+
+
+def test_hostile_xml_is_not_expanded(schema: CyberTiplineSchema) -> None:
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">'
+            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><report>&b;</report>')
+    assert not schema.is_valid(bomb)
+
+
+def test_incident_json_round_trip() -> None:
+    incident = sample_incident("trafficking", files=2)
+    assert incident_from_json(incident_to_json(incident)) == incident
