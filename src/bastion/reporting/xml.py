@@ -73,7 +73,7 @@ class CyberTiplineSchema:
             root = etree.fromstring(doc, _safe_parser())
         except etree.XMLSyntaxError as exc:
             return [f"not well-formed XML: {exc}"]
-        if root.getroottree().docinfo.doctype:
+        if getattr(root.getroottree().docinfo, "doctype", ""):
             return ["a DOCTYPE (entities) is not allowed"]
         try:
             if self._schema.validate(root):
