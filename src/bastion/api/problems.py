@@ -24,6 +24,7 @@ request shape) are defined here as subclasses too, so the tree stays one tree::
     ├── Unauthenticated                401 + WWW-Authenticate: Bearer
     ├── RateLimited                    429 + Retry-After
     ├── FetchFailed                    502 the URL could not be fetched
+    ├── EvidenceCorrupt                500 stored evidence failed its integrity check
     └── ConfigurationError             503 the service is misconfigured
 
 Problem bodies carry ``type``, ``title``, ``status``, ``detail`` (the error's message,
@@ -120,6 +121,7 @@ def _table() -> dict[type[BastionError], ProblemType]:
     from bastion.content.signal_input import SignalInputError
     from bastion.reporting.xml import ReportInvalid
     from bastion.store.change_log import SnapshotRequired
+    from bastion.evidence.vault import EvidenceCorrupt
 
     return {
         BastionError: ProblemType(500, "error", "Internal error"),
@@ -141,6 +143,7 @@ def _table() -> dict[type[BastionError], ProblemType]:
         RateLimited: ProblemType(429, "rate-limited", "Too many requests"),
         FetchFailed: ProblemType(502, "fetch-failed", "URL could not be fetched"),
         ConfigurationError: ProblemType(503, "configuration-error", "Service misconfigured"),
+        EvidenceCorrupt: ProblemType(500, "evidence-corrupt", "Stored evidence failed a check"),
         DeliveryFailed: ProblemType(502, "delivery-failed", "Action delivery failed"),
         ReportInvalid: ProblemType(422, "report-invalid", "Report fails the schema"),
     }

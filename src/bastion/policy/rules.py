@@ -66,7 +66,7 @@ REVIEW_DECISIONS = ("csam", "child_exploitation_other", "trafficking", "adult_le
 #: 1 = sex act, 2 = lascivious exhibition (NCMEC's ``industryClassification``).
 CLASSIFICATIONS = ("A1", "A2", "B1", "B2")
 #: Actions a rule may enqueue (delivered by the actions outbox).
-ACTION_KINDS = ("hide", "takedown", "restore", "suspend_account", "preserve", "report",
+ACTION_KINDS = ("hide", "takedown", "restore", "suspend", "preserve", "report",
                 "share")
 
 
@@ -183,7 +183,7 @@ class Rule(BaseModel):
     open_case: bool = False
     hide: bool = False
     priority: int = Field(default=50, ge=0, le=100)
-    actions: tuple[Literal["hide", "takedown", "restore", "suspend_account", "preserve",
+    actions: tuple[Literal["hide", "takedown", "restore", "suspend", "preserve",
                            "report", "share"], ...] = ()
     score: float = 0.0
     continue_: bool = Field(default=False, alias="continue")
@@ -205,7 +205,7 @@ class DecisionRule(BaseModel):
 
     name: str = Field(default="decision", min_length=1, max_length=100)
     when: _DecisionWhen = _DecisionWhen()
-    actions: tuple[Literal["hide", "takedown", "restore", "suspend_account", "preserve",
+    actions: tuple[Literal["hide", "takedown", "restore", "suspend", "preserve",
                            "report", "share"], ...] = ()
     add_to_confirmed_bank: bool = False
     false_positive_vote: bool = False

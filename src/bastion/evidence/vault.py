@@ -1,0 +1,193 @@
+"""The evidence vault: case media encrypted at rest.
+
+Each item's bytes are encrypted with AES-256-GCM (NIST SP 800-38D; the ``cryptography``
+package's ``AESGCM``) under a fresh random 256-bit *data key* and a 96-bit random nonce,
+and written to ``$home/evidence/<random>.bin``; the file name is the associated data, so a
+ciphertext cannot be swapped between rows. The data key is itself encrypted ("wrapped")
+with the master key (:mod:`bastion.evidence.keys`), also AES-256-GCM, and stored in the
+item's row (``evidence_items.wrapped_key``: nonce || ciphertext || tag). Reading checks the
+GCM tag and the plaintext's SHA-256 against the row. Destroying an item deletes its file
+and sets ``wrapped_key`` to NULL: without the data key every copy (backups included) is
+unreadable. Plaintext never touches the disk: encryption happens in memory.
+
+A file is written (and synced) before its row is added to the caller's transaction; if
+that transaction rolls back, the file is an orphan whose data key never existed anywhere:
+unreadable, and removed by :meth:`Vault.sweep_orphans`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from datetime import datetime
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bastion.errors import BastionError, ConfigurationError, NotFound
+from bastion.evidence.keys import MasterKey
+from bastion.store.audit import record_audit_event
+from bastion.store.models_review import EvidenceItem
+from bastion.store.types import utcnow
+
+_NONCE = 12
+
+
+class EvidenceCorrupt(BastionError):
+    """Stored evidence failed its integrity check (GCM tag or SHA-256), or its data key
+    was wrapped by a master key that is not configured."""
+
+    code = "evidence-corrupt"
+
+
+def _wrap_aad(file_name: str) -> bytes:
+    return b"bastion-data-key:" + file_name.encode()
+
+
+class Vault:
+    """Encrypted media under ``root`` (``$home/evidence``), keys wrapped by ``master``.
+    ``previous`` master keys may unwrap (during a rotation)."""
+
+    def __init__(self, root: Path, master: MasterKey,
+                 previous: tuple[MasterKey, ...] = ()) -> None:
+        self.root = root
+        self.master = master
+        self._keys = {k.key_id: k for k in (*previous, master)}
+
+    def _path(self, file_name: str) -> Path:
+        return self.root / file_name
+
+    def put(
+        self, session: Session, *, content_id: str, data: bytes, case_id: int | None,
+        actor: str, delete_after: datetime | None = None,
+    ) -> EvidenceItem:
+        """Encrypt ``data`` to a new file and add its row (and an audit event) to
+        ``session``'s transaction. Returns the row (id assigned)."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        file_name = f"{secrets.token_hex(16)}.bin"
+        data_key = AESGCM.generate_key(bit_length=256)
+        nonce = secrets.token_bytes(_NONCE)
+        ciphertext = AESGCM(data_key).encrypt(nonce, data, file_name.encode())
+        wnonce = secrets.token_bytes(_NONCE)
+        wrapped = wnonce + AESGCM(self.master.key).encrypt(wnonce, data_key,
+                                                           _wrap_aad(file_name))
+        path = self._path(file_name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(ciphertext)
+            f.flush()
+            os.fsync(f.fileno())
+        item = EvidenceItem(
+            case_id=case_id, content_id=content_id, file_name=file_name, wrapped_key=wrapped,
+            master_key_id=self.master.key_id, nonce=nonce,
+            sha256=hashlib.sha256(data).hexdigest(), size=len(data), created_at=utcnow(),
+            delete_after=delete_after,
+        )
+        session.add(item)
+        session.flush()
+        record_audit_event(session, actor=actor, action="evidence.store",
+                           object_type="evidence", object_id=str(item.id),
+                           detail={"case_id": case_id, "size": len(data)})
+        return item
+
+    def get_item(self, session: Session, item_id: int) -> EvidenceItem:
+        """The row of a live item; raises :class:`NotFound` (also once destroyed)."""
+        item = session.get(EvidenceItem, item_id)
+        if item is None or item.wrapped_key is None or item.deleted_at is not None:
+            raise NotFound(f"no evidence item {item_id}")
+        return item
+
+    def read(self, session: Session, item_id: int) -> bytes:
+        """Decrypt one item in memory. Raises :class:`NotFound`, :class:`EvidenceCorrupt`.
+        (Callers audit who read it and why.)"""
+        item = self.get_item(session, item_id)
+        assert item.wrapped_key is not None
+        master = self._keys.get(item.master_key_id)
+        if master is None:
+            raise EvidenceCorrupt(f"evidence item {item_id} is wrapped by master key "
+                                  f"{item.master_key_id}, which is not configured")
+        try:
+            wrapped = item.wrapped_key
+            data_key = AESGCM(master.key).decrypt(wrapped[:_NONCE], wrapped[_NONCE:],
+                                                  _wrap_aad(item.file_name))
+            ciphertext = self._path(item.file_name).read_bytes()
+            data = AESGCM(data_key).decrypt(item.nonce, ciphertext, item.file_name.encode())
+        except FileNotFoundError:
+            raise EvidenceCorrupt(f"evidence item {item_id}: its file is missing") from None
+        except InvalidTag:
+            raise EvidenceCorrupt(f"evidence item {item_id} failed its integrity check") from None
+        if hashlib.sha256(data).hexdigest() != item.sha256:
+            raise EvidenceCorrupt(f"evidence item {item_id}: SHA-256 differs from the record")
+        return data
+
+    def destroy(self, session: Session, item_id: int, *, actor: str, reason: str) -> None:
+        """Destroy an item's data key and delete its file (audited with ``reason``, a
+        short code such as ``retention``). Raises :class:`NotFound`."""
+        item = self.get_item(session, item_id)
+        item.wrapped_key = None
+        item.deleted_at = utcnow()
+        session.flush()
+        self._path(item.file_name).unlink(missing_ok=True)
+        record_audit_event(session, actor=actor, action="evidence.destroy",
+                           object_type="evidence", object_id=str(item_id),
+                           detail={"reason": reason[:50]})
+
+    def sweep_orphans(self, session: Session) -> int:
+        """Delete files that no live row names (left by rolled-back transactions or
+        destroyed items); returns how many."""
+        if not self.root.is_dir():
+            return 0
+        live = set(session.execute(
+            select(EvidenceItem.file_name).where(EvidenceItem.wrapped_key.is_not(None))
+        ).scalars())
+        n = 0
+        for path in self.root.glob("*.bin"):
+            if path.name not in live:
+                path.unlink(missing_ok=True)
+                n += 1
+        return n
+
+
+def rotate_master_key(session: Session, vault: Vault, new: MasterKey, *, actor: str) -> int:
+    """Re-wrap every live data key with ``new`` (the vault's current and previous keys
+    unwrap); the item files are untouched. Returns how many were re-wrapped. Raises
+    :class:`EvidenceCorrupt` when a key cannot be unwrapped."""
+    n = 0
+    for item in session.execute(
+        select(EvidenceItem).where(EvidenceItem.wrapped_key.is_not(None)).with_for_update()
+    ).scalars():
+        master = vault._keys.get(item.master_key_id)
+        if master is None:
+            raise EvidenceCorrupt(f"evidence item {item.id}: master key {item.master_key_id} "
+                                  "is not configured")
+        w = item.wrapped_key
+        assert w is not None
+        try:
+            data_key = AESGCM(master.key).decrypt(w[:_NONCE], w[_NONCE:],
+                                                  _wrap_aad(item.file_name))
+        except InvalidTag:
+            raise EvidenceCorrupt(f"evidence item {item.id}: data key unwrap failed") from None
+        wnonce = secrets.token_bytes(_NONCE)
+        item.wrapped_key = wnonce + AESGCM(new.key).encrypt(wnonce, data_key,
+                                                            _wrap_aad(item.file_name))
+        item.master_key_id = new.key_id
+        n += 1
+    session.flush()
+    record_audit_event(session, actor=actor, action="evidence.rotate_master_key",
+                       object_type="master_key", object_id=new.key_id, detail={"items": n})
+    return n
+
+
+def open_vault(settings: object) -> Vault:
+    """The vault of ``settings`` (a :class:`~bastion.config.Settings`): ``$home/evidence``
+    and its master key. Raises :class:`ConfigurationError`."""
+    from bastion.config import Settings
+    from bastion.evidence.keys import load_master_key
+
+    if not isinstance(settings, Settings):  # pragma: no cover - typing guard
+        raise ConfigurationError("open_vault needs Settings")
+    return Vault(settings.home.resolve() / "evidence", load_master_key(settings))
