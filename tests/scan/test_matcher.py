@@ -140,3 +140,21 @@ def test_changes_apply_in_place(db: Database) -> None:
         banks.delete_entry(session, name="b", entry_id=entry_id)
     svc.poll_once()
     assert svc.match_signals(q) == []
+
+
+def test_match_each_attributes_batched_matches_to_their_signal(db: Database) -> None:
+    pdq = _pdq(hash_file(ORIG).signals).value
+    near = f"{int(pdq, 16) ^ 0b111:064x}"  # 3 bits away
+    _bank(db)
+    entry_id = _add(db, "b", "pdq", pdq)
+    md5_id = _add(db, "b", "md5", "1" * 32)
+    svc = MatchService(db)
+    svc.start(background=False, follow=False)
+    unrelated = "f" * 32 + "0" * 32
+    got = svc.match_each([
+        Signal("pdq", unrelated, 100), Signal("pdq", near, 100),
+        Signal("md5", "1" * 32), Signal("pdq", pdq, 100),
+    ])
+    assert [[(m.entry_id, m.distance) for m in ms] for ms in got] == [
+        [], [(entry_id, 3)], [(md5_id, 0)], [(entry_id, 0)],
+    ]

@@ -229,6 +229,7 @@ class _PdqQuery:
     variant: Variant
     transform: str
     groups: tuple[str, ...]
+    source: int = 0
 
 
 @dataclass(slots=True)
@@ -514,7 +515,7 @@ class Matcher:
 
     def _pdq_queries(self, signals: Sequence[Signal]) -> list[_PdqQuery]:
         out: list[_PdqQuery] = []
-        for s in signals:
+        for src, s in enumerate(signals):
             if s.signal_type != "pdq" or s.low_quality:
                 continue
             v = s.variant
@@ -524,12 +525,12 @@ class Matcher:
                 if v.kind == "frame":
                     hashes = (s.value,)
                 for transform, h in zip(DIHEDRAL_TRANSFORMS, hashes, strict=False):
-                    out.append(_PdqQuery(h, v, transform, groups))
+                    out.append(_PdqQuery(h, v, transform, groups, src))
             elif v.kind == "band":
-                out.append(_PdqQuery(s.value, v, "original", (f"band:{region_of(v)}",)))
+                out.append(_PdqQuery(s.value, v, "original", (f"band:{region_of(v)}",), src))
             elif v.kind == "crop":
                 # The centre of the upload, against bank crops of slightly rotated copies.
-                out.append(_PdqQuery(s.value, v, "original", ("crop",)))
+                out.append(_PdqQuery(s.value, v, "original", ("crop",), src))
         return out
 
     def _max_pdq_threshold(self) -> int:
@@ -538,12 +539,22 @@ class Matcher:
 
     def match_pdq(self, signals: Sequence[Signal]) -> list[Match]:
         """Matches of the PDQ signals among ``signals`` (best per entry). Raises NotReady."""
+        best: dict[int, Match] = {}
+        for (_, entry_id), m in self._match_pdq_by_source(signals).items():
+            prev = best.get(entry_id)
+            if prev is None or _pdq_rank(m) < _pdq_rank(prev):
+                best[entry_id] = m
+        return list(best.values())
+
+    def _match_pdq_by_source(self, signals: Sequence[Signal]) -> dict[tuple[int, int], Match]:
+        """Best match per (index of the signal in ``signals``, entry id), every query of
+        every signal searched in one pass per index group."""
         self._require_ready()
         queries = self._pdq_queries(signals)
+        best: dict[tuple[int, int], Match] = {}
         if not queries:
-            return []
+            return best
         limit = self._max_pdq_threshold()
-        best: dict[int, Match] = {}
         by_group: dict[str, list[int]] = {}
         for qi, q in enumerate(queries):
             for g in q.groups:
@@ -567,10 +578,23 @@ class Matcher:
                 )
                 if t is None or dist > t:
                     continue
-                prev = best.get(entry_id)
+                key = (q.source, entry_id)
+                prev = best.get(key)
                 if prev is None or _pdq_rank(m) < _pdq_rank(prev):
-                    best[entry_id] = m
-        return list(best.values())
+                    best[key] = m
+        return best
+
+    def match_each(self, signals: Sequence[Signal]) -> list[list[Match]]:
+        """Matches of each bare signal on its own (``result[i]`` for ``signals[i]``,
+        strongest first), with every PDQ search of the batch done in one pass per index.
+        For ``POST /v1/match`` batches. Raises NotReady."""
+        self._require_ready()
+        out: list[list[Match]] = [self.match_exact([s]) for s in signals]
+        for (src, _), m in self._match_pdq_by_source(signals).items():
+            out[src].append(m)
+        for ms in out:
+            ms.sort(key=lambda m: (m.strength_key, m.bank, m.entry_id))
+        return out
 
     def match_exact(self, signals: Sequence[Signal]) -> list[Match]:
         """Matches of MD5/SHA-1/SHA-256 signals. Raises NotReady."""

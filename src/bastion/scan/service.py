@@ -279,6 +279,11 @@ class MatchService:
         self.require_ready()
         return self.text_matcher.match_many(items)
 
+    def match_each(self, signals: Sequence[Signal]) -> list[list[Match]]:
+        """Matches of each bare signal on its own, searched as one batch. Raises NotReady."""
+        self.require_ready()
+        return self.matcher.match_each(signals)
+
     def scan_result(self, hashed: HashResult, *, content_id: str | None = None) -> ScanResult:
         """Match one hashed item and build its :class:`ScanResult`. Raises NotReady."""
         matches = self.match_signals(hashed.signals)

@@ -43,9 +43,11 @@ async def match_signals(body: MatchIn, svc: Svc) -> JSONResponse:
 
 def _match(svc: Services, items: list[dict[str, Any]]) -> dict[str, Any]:
     parsed = signals_from_json(items)
+    photos = [s for s in parsed if isinstance(s, Signal)]
+    batched = iter(svc.matcher.match_each(photos)) if len(photos) == len(parsed) else None
     results = []
     for i, sig in enumerate(parsed):
-        matches = svc.matcher.match_signals([sig])
+        matches = next(batched) if batched is not None else svc.matcher.match_signals([sig])
         results.append({
             "index": i,
             "signal_type": sig.signal_type,
