@@ -119,6 +119,8 @@ def _table() -> dict[type[BastionError], ProblemType]:
     from bastion.actions.webhooks import DeliveryFailed
     from bastion.api.fetch import FetchFailed, FetchRefused
     from bastion.content.signal_input import SignalInputError
+    from bastion.reporting.client import CyberTiplineRejected, CyberTiplineUnavailable
+    from bastion.reporting.files import FileUnavailable
     from bastion.reporting.xml import ReportInvalid
     from bastion.store.change_log import SnapshotRequired
     from bastion.evidence.vault import EvidenceCorrupt
@@ -146,6 +148,11 @@ def _table() -> dict[type[BastionError], ProblemType]:
         EvidenceCorrupt: ProblemType(500, "evidence-corrupt", "Stored evidence failed a check"),
         DeliveryFailed: ProblemType(502, "delivery-failed", "Action delivery failed"),
         ReportInvalid: ProblemType(422, "report-invalid", "Report fails the schema"),
+        CyberTiplineUnavailable: ProblemType(503, "cybertipline-unavailable",
+                                             "CyberTipline unavailable"),
+        CyberTiplineRejected: ProblemType(502, "cybertipline-rejected",
+                                          "CyberTipline refused the request"),
+        FileUnavailable: ProblemType(503, "file-unavailable", "Report file unavailable"),
     }
 
 

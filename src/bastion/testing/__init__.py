@@ -1,0 +1,1 @@
+"""Test doubles shipped as real code (fake external services for tests and demos)."""
