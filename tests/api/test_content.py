@@ -48,7 +48,7 @@ def test_bridge_and_its_edits_match_unrelated_photo_does_not(api: Api) -> None:
         if transform is not None:
             assert pdq[0]["transform"] == transform, (rel, pdq)
         assert v["decision"] == "hold"  # the sample bank is not auto_action
-        assert v["case_id"] is None and v["actions"] == []
+        assert v["case_id"] is not None and v["actions"] == []  # a case; nothing before review
     r = _post_file(api, UNRELATED.read_bytes(), "unrelated")
     v = r.json()
     assert v["status"] == "no_match" and v["matches"] == []

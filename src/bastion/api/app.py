@@ -43,6 +43,8 @@ from bastion.apikeys.service import ApiKeyRecord
 from bastion.config import Settings
 from bastion.content.service import ContentService
 from bastion.errors import BastionError
+from bastion.evidence.vault import open_vault
+from bastion.policy import load_policy
 from bastion.scan.service import MatchService
 from bastion.signals.isolation import DecodePool
 from bastion.store.database import Database, open_database
@@ -157,7 +159,9 @@ def create_app(
     )
     svc = Services(
         settings=settings, db=db, matcher=matcher, pool=pool,
-        content=ContentService(db=db, matcher=matcher, settings=settings, pool=pool),
+        content=ContentService(db=db, matcher=matcher, settings=settings, pool=pool,
+                               policy=load_policy(settings.policy),
+                               vault=open_vault(settings)),
         fetch_policy=policy, metrics=Metrics(),
     )
 

@@ -119,11 +119,11 @@ def _table() -> dict[type[BastionError], ProblemType]:
     from bastion.actions.webhooks import DeliveryFailed
     from bastion.api.fetch import FetchFailed, FetchRefused
     from bastion.content.signal_input import SignalInputError
+    from bastion.evidence.vault import EvidenceCorrupt
     from bastion.reporting.client import CyberTiplineRejected, CyberTiplineUnavailable
     from bastion.reporting.files import FileUnavailable
     from bastion.reporting.xml import ReportInvalid
     from bastion.store.change_log import SnapshotRequired
-    from bastion.evidence.vault import EvidenceCorrupt
 
     return {
         BastionError: ProblemType(500, "error", "Internal error"),

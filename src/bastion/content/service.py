@@ -26,7 +26,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -36,7 +36,7 @@ from bastion.config import Settings
 from bastion.content.schemas import ContentMeta
 from bastion.content.signal_input import canonical_json
 from bastion.errors import Conflict, NotFound
-from bastion.policy import decide
+from bastion.policy import DEFAULT_POLICY, Policy, PolicyOutcome
 from bastion.scan.service import MatchService, ScanResult, status_of
 from bastion.signals.base import Signal, VideoSignal
 from bastion.signals.compute import hash_bytes
@@ -47,6 +47,9 @@ from bastion.store.content_log import log_item
 from bastion.store.models import RetrohuntMatch
 from bastion.store.models_api import ContentVerdict, ContentVerdictEvent
 from bastion.store.types import utcnow
+
+if TYPE_CHECKING:
+    from bastion.evidence.vault import Vault
 
 Source = Literal["upload", "url", "signals"]
 
@@ -127,16 +130,25 @@ class ContentService:
     """Submitting and reading content verdicts (see the module docstring).
 
     ``matcher``: this process's :class:`~bastion.scan.service.MatchService`; ``pool``: the
-    isolated decode pool (None decodes in-process: tests and debugging only).
+    isolated decode pool (None decodes in-process: tests and debugging only); ``policy``:
+    the validated policy (default: every default rule); ``vault``: where the bytes of items
+    that open a case are kept, encrypted (None: not kept; the case says so).
+
+    When the policy opens a case, the case, the encrypted media's row and the actions the
+    rule enqueues are written in the verdict's transaction (the media's ciphertext file
+    just before it; see :mod:`bastion.evidence.vault`).
     """
 
     def __init__(
-        self, *, db: Any, matcher: MatchService, settings: Settings, pool: DecodePool | None
+        self, *, db: Any, matcher: MatchService, settings: Settings, pool: DecodePool | None,
+        policy: Policy | None = None, vault: Vault | None = None,
     ) -> None:
         self.db = db
         self.matcher = matcher
         self.settings = settings
         self.pool = pool
+        self.policy = policy or DEFAULT_POLICY
+        self.vault = vault
 
     # -- hashing -------------------------------------------------------------------------
 
@@ -226,7 +238,7 @@ class ContentService:
         self.matcher.require_ready()
         hashed = self.hash(data, label=None, variants="query")
         scan = self.matcher.scan_result(hashed, content_id=meta.content_id)
-        return self._store(scan, meta, digest=digest, actor=actor, source=source)
+        return self._store(scan, meta, digest=digest, actor=actor, source=source, data=data)
 
     def submit_signals(
         self, signals: list[Signal | VideoSignal], meta: ContentMeta, *, actor: str
@@ -248,9 +260,10 @@ class ContentService:
         return self._store(scan, meta, digest=digest, actor=actor, source="signals")
 
     def _store(
-        self, scan: ScanResult, meta: ContentMeta, *, digest: str, actor: str, source: Source
+        self, scan: ScanResult, meta: ContentMeta, *, digest: str, actor: str, source: Source,
+        data: bytes | None = None,
     ) -> Verdict:
-        outcome = decide(scan)
+        outcome = self.policy.evaluate(scan)
         now = utcnow()
         body = {
             "signals": [s.to_json() for s in scan.signals],
@@ -264,6 +277,8 @@ class ContentService:
             with self.db.write() as session:
                 row = self._insert(session, scan, meta, body, outcome.decision, digest,
                                    source, actor, now)
+                self._open_case(session, row, scan, meta, outcome, body, actor, now, source,
+                                data)
                 verdict = Verdict.from_row(row)
         except IntegrityError:
             # Another request stored this content_id first: answer as a retry would.
@@ -272,6 +287,43 @@ class ContentService:
                 raise
             return existing
         return verdict
+
+    def _open_case(
+        self, session: Session, row: ContentVerdict, scan: ScanResult, meta: ContentMeta,
+        outcome: PolicyOutcome, body: dict[str, Any], actor: str, now: datetime,
+        source: Source, data: bytes | None,
+    ) -> None:
+        """The policy's case and actions, in the verdict's transaction."""
+        from bastion.actions.outbox import enqueue
+        from bastion.cases.service import open_case
+
+        case_id: str | None = None
+        if outcome.open_case:
+            store = data is not None and self.vault is not None
+            case = open_case(
+                session, content_id=meta.content_id, user_id=meta.user_id, verdict_id=row.id,
+                source="not_scanned" if scan.status == "not_scanned" else "match",
+                rule=outcome.rule, base_priority=outcome.priority, hide=outcome.hide,
+                matches=list(body["matches"]),
+                media="stored" if store else ("hashes_only" if source == "signals" else "none"),
+                actor=actor, now=now)
+            case_id = str(case.id)
+            row.case_id = case_id
+            if store:
+                assert self.vault is not None and data is not None
+                self.vault.put(session, content_id=meta.content_id, data=data,
+                               case_id=case.id, actor=actor)
+        actions: list[dict[str, Any]] = []
+        for kind in outcome.actions:
+            key = hashlib.sha256(f"{meta.content_id}\0{kind}".encode()).hexdigest()[:32]
+            a = enqueue(session, kind=kind, settings=self.settings, content_id=meta.content_id,
+                        user_id=meta.user_id, case_id=case_id,
+                        payload={"content_id": meta.content_id, "rule": outcome.rule},
+                        idempotency_key=f"verdict-{kind}-{key}", now=now)
+            actions.append({"id": str(a.id), "kind": kind})
+        if case_id is not None or actions:
+            row.verdict = {**row.verdict, "actions": actions}
+            session.flush()
 
     def _insert(
         self, session: Session, scan: ScanResult, meta: ContentMeta, body: dict[str, Any],

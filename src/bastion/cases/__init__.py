@@ -1,0 +1,1 @@
+"""Cases: one unit of human review per content item (see :mod:`.service`)."""
