@@ -215,3 +215,22 @@ def test_flags_open_and_raise_cases(env: Env) -> None:
     assert n == 0
     with env.db.write() as s, pytest.raises(InvalidInput):
         cases.flag(s, content_id="", reporter="r", reason="x", actor="a")
+
+
+def test_case_commands(env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                       capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from bastion.cli.main import main
+
+    v = env.svc.submit_bytes(BRIDGE.read_bytes(), ContentMeta(content_id="cli-1"), actor="t")
+    monkeypatch.setenv("BASTION_DATABASE_URL", env.db.url)
+    monkeypatch.setenv("BASTION_HOME", str(tmp_path / "home"))
+    with pytest.raises(SystemExit):
+        main(["case", "list", "--json"])
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["id"] == v.case_id and row["content_id"] == "cli-1"
+    with pytest.raises(SystemExit):
+        main(["case", "show", str(v.case_id), "--json"])
+    shown = json.loads(capsys.readouterr().out)
+    assert [e["kind"] for e in shown["events"]] == ["open"]
