@@ -31,8 +31,11 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     rejected: int = 0
     down: bool = False
-    #: When set, requests wait until it is cleared... (see ``release``).
+    #: When set, the request numbered ``hold_from`` (0-based) and later ones wait until
+    #: this event is set (``arrived`` is set when the first of them arrives).
     hold: threading.Event | None = None
+    hold_from: int = 0
+    requests: int = 0
     arrived: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -52,8 +55,11 @@ def start_receiver(secret: bytes) -> tuple[Receiver, ThreadingHTTPServer]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
-            state.arrived.set()
-            if state.hold is not None:
+            with state.lock:
+                n = state.requests
+                state.requests += 1
+            if state.hold is not None and n >= state.hold_from:
+                state.arrived.set()
                 state.hold.wait(60)
             if state.down:
                 self.send_response(503)

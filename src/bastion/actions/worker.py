@@ -18,13 +18,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bastion.actions import outbox
 from bastion.actions.webhooks import Deliverer, DeliveryFailed
 from bastion.config import Settings
 from bastion.store.database import Database
 from bastion.store.types import utcnow
+
+if TYPE_CHECKING:
+    from bastion.reporting.files import FileProvider
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +68,13 @@ def worker_name() -> str:
 
 class ActionWorker:
     """Delivers actions from ``db``'s outbox with ``deliverer``; advances reports with
-    ``reports`` when given. ``clock`` returns aware UTC now (tests move it)."""
+    ``reports`` when given. ``clock`` returns aware UTC now (tests move it); ``lease_s`` is
+    how long a claim lasts (a killed worker's actions are taken over after it)."""
 
     def __init__(self, db: Database, settings: Settings, deliverer: Deliverer, *,
                  reports: ReportRunner | None = None, name: str | None = None,
-                 clock: Callable[[], datetime] = utcnow, batch: int = BATCH) -> None:
+                 clock: Callable[[], datetime] = utcnow, batch: int = BATCH,
+                 lease_s: float = outbox.LEASE_S) -> None:
         self.db = db
         self.settings = settings
         self.deliverer = deliverer
@@ -77,6 +82,7 @@ class ActionWorker:
         self.name = name or worker_name()
         self.clock = clock
         self.batch = batch
+        self.lease_s = lease_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -86,7 +92,7 @@ class ActionWorker:
         while True:
             with self.db.write() as session:
                 claimed = outbox.claim_due(session, worker=self.name, limit=self.batch,
-                                           now=self.clock())
+                                           now=self.clock(), lease_s=self.lease_s)
             if not claimed:
                 break
             for action in claimed:
@@ -140,3 +146,34 @@ class ActionWorker:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+def build_worker(db: Database, settings: Settings, *, files: FileProvider | None = None
+                 ) -> ActionWorker:
+    """The worker ``bastion serve`` and ``bastion worker`` run: webhooks from the settings,
+    and, when CyberTipline credentials are configured, report submission with report files
+    read from ``files`` (default: the encrypted evidence vault, ``evidence:<id>`` locators).
+    Without credentials, approved reports wait (and :func:`bastion.reporting.service.overdue`
+    alerts on them)."""
+    from bastion.actions.webhooks import WebhookDeliverer
+
+    reports: ReportRunner | None = None
+    if settings.cybertipline_username is not None:
+        from bastion.reporting.client import CyberTiplineClient
+        from bastion.reporting.files import NoFileProvider, VaultFileProvider
+        from bastion.reporting.service import ReportSubmitter, load_schema
+
+        if files is None:
+            try:
+                from bastion.evidence.vault import open_vault
+
+                files = VaultFileProvider(db, open_vault(settings))
+            except Exception as exc:  # no vault or master key: reports wait, visibly
+                files = NoFileProvider(f"the evidence vault cannot be opened: {exc}")
+        client = CyberTiplineClient(settings)
+        try:
+            reports = ReportSubmitter(db, settings, client, files,
+                                      load_schema(settings, client))
+        except Exception:
+            log.exception("CyberTipline schema unavailable; report submission off for now")
+    return ActionWorker(db, settings, WebhookDeliverer(settings), reports=reports)

@@ -105,8 +105,13 @@ def serve_command(
         print(first_key, file=err)
     err.flush()
     maintenance = Maintenance(db, settings)
+    actions = None
     if worker:
         maintenance.start()
+        from bastion.actions.worker import build_worker
+
+        actions = build_worker(db, settings)  # the outbox and CyberTipline reports
+        actions.start()
     try:
         if workers == 1:
             app = create_app(settings, db=db)
@@ -118,6 +123,8 @@ def serve_command(
                         workers=workers, log_level="info", access_log=access_log,
                         server_header=False)
     finally:
+        if actions is not None:
+            actions.close()
         maintenance.close()
         db.dispose()
 
@@ -131,12 +138,18 @@ def worker_command(data_dir: DataDir = None) -> None:
     settings = load_settings(home=data_dir)
     db = open_database(settings)
     maintenance = Maintenance(db, settings)
-    print("bastion worker: retro-hunt and upkeep running (Ctrl-C to stop)", file=sys.stderr)
+    from bastion.actions.worker import build_worker
+
+    actions = build_worker(db, settings)  # the outbox and CyberTipline reports
+    actions.start()
+    print("bastion worker: retro-hunt, upkeep, actions and reports running (Ctrl-C to stop)",
+          file=sys.stderr)
     try:
         maintenance.run()
     except KeyboardInterrupt:
         pass
     finally:
+        actions.close()
         maintenance.close()
         db.dispose()
 

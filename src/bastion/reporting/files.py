@@ -11,7 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy.orm import Session
+
 from bastion.errors import BastionError, LimitExceeded
+from bastion.store.database import Database
 
 #: Largest file uploaded to NCMEC in one request, bytes.
 MAX_REPORT_FILE_BYTES = 512 * 1024 * 1024
@@ -52,3 +55,40 @@ class DirectoryFileProvider:
         except OSError as exc:
             raise FileUnavailable(f"report file {locator!r} cannot be read: "
                                   f"{exc.strerror or type(exc).__name__}") from exc
+
+
+class _EvidenceReader(Protocol):
+    def read(self, session: Session, item_id: int) -> bytes:
+        """Decrypted bytes of one evidence item."""
+
+
+class VaultFileProvider:
+    """Files in the encrypted evidence vault, named ``evidence:<item id>``
+    (:meth:`bastion.evidence.vault.Vault.read`, decrypted in memory only)."""
+
+    def __init__(self, db: Database, vault: _EvidenceReader) -> None:
+        self.db = db
+        self.vault = vault
+
+    def read(self, locator: str) -> bytes:
+        """The item's bytes; raises :class:`FileUnavailable` for another locator or an item
+        that cannot be read."""
+        kind, _, ident = locator.partition(":")
+        if kind != "evidence" or not ident.isdigit():
+            raise FileUnavailable(f"report file locator {locator!r} is not evidence:<id>")
+        try:
+            with self.db.read() as session:
+                return self.vault.read(session, int(ident))
+        except BastionError as exc:
+            raise FileUnavailable(f"report file {locator}: {exc.message}") from exc
+
+
+class NoFileProvider:
+    """Used when no evidence store is configured: every read says so (reports wait)."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def read(self, locator: str) -> bytes:
+        """Raises :class:`FileUnavailable` with the reason."""
+        raise FileUnavailable(f"report file {locator}: {self.why}")
