@@ -147,7 +147,7 @@ def create_app(
         db = open_database(settings)
         owned.append(db.dispose)
     if matcher is None:
-        matcher = MatchService(db)
+        matcher = MatchService(db, limits=settings.limits, snapshot_dir=settings.home / "index")
         matcher.start(background=True)
         owned.append(matcher.close)
     if pool is None and settings.decode_workers != 0:

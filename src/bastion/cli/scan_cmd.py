@@ -112,7 +112,7 @@ def scan_command(
 
     settings, db = _open(data_dir, settings)
     err = Console(stderr=True)
-    svc = MatchService(db, snapshot_dir=settings.home / "index")
+    svc = MatchService(db, snapshot_dir=settings.home / "index", limits=settings.limits)
     try:
         svc.start(background=False, follow=False)
         enabled = {b.name for b in svc.matcher.enabled_banks()}

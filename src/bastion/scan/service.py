@@ -198,7 +198,10 @@ class MatchService:
             self.loaded_from = "store"
             live = sum(self.matcher.stats().entries.values())
             if self.snapshot_dir is not None and live >= self.snapshot_min_entries:
-                self.save_snapshot()
+                try:
+                    self.save_snapshot()
+                except OSError:  # e.g. another replica replacing it at the same moment
+                    log.warning("could not write the index snapshot", exc_info=True)
         self.load_seconds = time.perf_counter() - t0
 
     def save_snapshot(self) -> None:
