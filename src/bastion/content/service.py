@@ -51,7 +51,7 @@ from bastion.store.types import utcnow
 if TYPE_CHECKING:
     from bastion.evidence.vault import Vault
 
-Source = Literal["upload", "url", "signals"]
+Source = Literal["upload", "url", "signals", "text"]
 
 
 def digest_bytes(data: bytes) -> str:
@@ -63,6 +63,15 @@ def digest_signals(signals: list[Signal | VideoSignal]) -> str:
     """SHA-256 (64 hex) of the canonical JSON of submitted signals."""
     text = json.dumps(canonical_json(signals), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def with_text_digest(digest: str, meta: ContentMeta) -> str:
+    """The request digest extended by the item's ``text`` and ``links`` (unchanged when it
+    has neither), so a retry with other text is a conflict, not a replay."""
+    if not meta.text and not meta.links:
+        return digest
+    extra = json.dumps({"text": meta.text or "", "links": list(meta.links)}, sort_keys=True)
+    return hashlib.sha256(f"{digest}:{extra}".encode()).hexdigest()
 
 
 @dataclass(slots=True)
@@ -231,21 +240,46 @@ class ContentService:
         """Scan ``data`` (an upload or fetched body held in memory), decide and store.
         Returns the stored verdict on a retry. Raises :class:`Conflict`,
         :class:`~bastion.errors.NotReady` (indexes loading: nothing stored)."""
-        digest = digest_bytes(data)
+        digest = with_text_digest(digest_bytes(data), meta)
         existing = self._existing(meta.content_id, digest)
         if existing is not None:
             return existing
         self.matcher.require_ready()
         hashed = self.hash(data, label=None, variants="query")
         scan = self.matcher.scan_result(hashed, content_id=meta.content_id)
+        self._add_text_matches(scan, meta, hashed=hashed.status == "hashed")
         return self._store(scan, meta, digest=digest, actor=actor, source=source, data=data)
+
+    def _add_text_matches(self, scan: ScanResult, meta: ContentMeta, *, hashed: bool) -> None:
+        """Add the matches of the item's ``text`` and ``links`` against the URL and keyword
+        lists (issue 7) to ``scan`` and recompute its status."""
+        if not meta.text and not meta.links:
+            return
+        scan.matches = scan.matches + self.matcher.match_text(meta.text or "", meta.links)
+        scan.status = status_of(hashed, scan.matches)
+
+    def submit_text(self, meta: ContentMeta, *, actor: str) -> Verdict:
+        """Match an item that is only ``text`` and/or ``links`` (a post, message, ad or
+        profile) against the URL and keyword lists, decide and store. Raises
+        :class:`Conflict`, :class:`~bastion.errors.NotReady`, :class:`InvalidInput`."""
+        digest = with_text_digest(digest_signals([]), meta)
+        existing = self._existing(meta.content_id, digest)
+        if existing is not None:
+            return existing
+        self.matcher.require_ready()
+        scan = ScanResult(
+            path=None, status="no_match", matches=[], signals=[], media_type="text",
+            content_id=meta.content_id,
+        )
+        self._add_text_matches(scan, meta, hashed=True)
+        return self._store(scan, meta, digest=digest, actor=actor, source="text")
 
     def submit_signals(
         self, signals: list[Signal | VideoSignal], meta: ContentMeta, *, actor: str
     ) -> Verdict:
         """Match signals the platform computed itself (hash-only), decide and store.
         Raises :class:`Conflict`, :class:`~bastion.errors.NotReady`."""
-        digest = digest_signals(signals)
+        digest = with_text_digest(digest_signals(signals), meta)
         existing = self._existing(meta.content_id, digest)
         if existing is not None:
             return existing
@@ -257,6 +291,7 @@ class ContentService:
             path=None, status=status_of(True, matches), matches=matches,
             signals=list(signals), media_type=media, content_id=meta.content_id,
         )
+        self._add_text_matches(scan, meta, hashed=True)
         return self._store(scan, meta, digest=digest, actor=actor, source="signals")
 
     def _store(

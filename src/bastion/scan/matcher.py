@@ -459,6 +459,8 @@ class Matcher:
         """Load a snapshot written by :meth:`save` for the database ``store_id``; returns
         its cursor, or None (nothing loaded) when there is no usable snapshot. The caller
         then reloads bank videos and replays the change log from the cursor."""
+        if not (directory / "manifest.json").is_file():
+            return None
         try:
             manifest = json.loads((directory / "manifest.json").read_text())
             if manifest.get("format") != SNAPSHOT_FORMAT or manifest.get("store_id") != store_id:

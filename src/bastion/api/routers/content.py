@@ -143,11 +143,13 @@ def _signals_from_form(text: str) -> list[Any]:
     return value
 
 
-def _one_source(file: bool, fetch_url: bool, signals: bool) -> None:
+def _one_source(file: bool, fetch_url: bool, signals: bool, *, text: bool = False) -> None:
+    """Exactly one media source, or none for an item that is only ``text``/``links``."""
     given = int(file) + int(fetch_url) + int(signals)
-    if given != 1:
+    if given > 1 or (given == 0 and not text):
         raise FieldError(
-            "give exactly one of file (multipart), fetch_url or signals", "file|fetch_url|signals"
+            "give exactly one of file (multipart), fetch_url or signals, or only text/links",
+            "file|fetch_url|signals",
         )
 
 
@@ -164,9 +166,10 @@ def _submit(
     elif fetch_url is not None:
         fetched = fetch(fetch_url, svc.fetch_policy)
         verdict = svc.content.submit_bytes(fetched.data, meta, actor=actor, source="url")
-    else:
-        assert data is not None
+    elif data is not None:
         verdict = svc.content.submit_bytes(data, meta, actor=actor)
+    else:
+        verdict = svc.content.submit_text(meta, actor=actor)
     if not verdict.replayed:
         svc.metrics.verdicts.labels(verdict.status, verdict.decision).inc()
     return verdict
@@ -188,7 +191,9 @@ def _item_from_json(obj: Any) -> tuple[ContentMeta, str | None, list[Any] | None
         meta = ContentMeta.model_validate(meta_fields)
     except ValidationError as exc:
         raise _validation_error(exc) from None
-    _one_source(False, fetch_url is not None, signals is not None)
+    _one_source(
+        False, fetch_url is not None, signals is not None, text=bool(meta.text or meta.links)
+    )
     return meta, fetch_url, signals
 
 
@@ -216,7 +221,10 @@ async def submit_content(request: Request, svc: Svc, actor: Actor) -> JSONRespon
         sig_text = form.one("signals")
         signals = None if sig_text is None else _signals_from_form(sig_text)
         data = form.file
-        _one_source(data is not None, fetch_url is not None, signals is not None)
+        _one_source(
+            data is not None, fetch_url is not None, signals is not None,
+            text=bool(meta.text or meta.links),
+        )
     else:
         meta, fetch_url, signals = _item_from_json(await read_json_body(request))
     verdict = await run_in_threadpool(
