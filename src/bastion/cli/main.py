@@ -27,6 +27,8 @@ COMMAND_MODULES: dict[str, str] = {
     "worker": "serve_cmd",
     "apikey": "apikey_cmd",
     "config": "config_cmd",
+    "actions": "actions_cmd",
+    "report": "report_cmd",
     "audit": "audit_cmd",
     "policy": "policy_cmd",
     "case": "case_cmd",
