@@ -48,6 +48,7 @@ from bastion.policy import load_policy
 from bastion.scan.service import MatchService
 from bastion.signals.isolation import DecodePool
 from bastion.store.database import Database, open_database
+from bastion.web.app import UiDispatch, build_ui
 
 log = logging.getLogger(__name__)
 
@@ -157,11 +158,12 @@ def create_app(
         settings.fetch_urls, settings.fetch_allow_networks, settings.fetch_max_bytes,
         settings.fetch_timeout_s,
     )
+    review_policy = load_policy(settings.policy)
+    vault = open_vault(settings)
     svc = Services(
         settings=settings, db=db, matcher=matcher, pool=pool,
         content=ContentService(db=db, matcher=matcher, settings=settings, pool=pool,
-                               policy=load_policy(settings.policy),
-                               vault=open_vault(settings)),
+                               policy=review_policy, vault=vault),
         fetch_policy=policy, metrics=Metrics(),
     )
 
@@ -208,6 +210,9 @@ def create_app(
         ),
     )
     app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.api_max_upload_bytes)
+    # The review UI (/ui) authenticates people with session cookies, not API keys.
+    app.add_middleware(UiDispatch, ui=build_ui(settings=settings, db=db, vault=vault,
+                                                policy=review_policy))
     app.add_middleware(MetricsMiddleware, metrics=lambda: svc.metrics)
     return app
 

@@ -124,6 +124,7 @@ def _table() -> dict[type[BastionError], ProblemType]:
     from bastion.reporting.files import FileUnavailable
     from bastion.reporting.xml import ReportInvalid
     from bastion.store.change_log import SnapshotRequired
+    from bastion.web.guard import CsrfRefused, NotSignedIn
 
     return {
         BastionError: ProblemType(500, "error", "Internal error"),
@@ -146,6 +147,8 @@ def _table() -> dict[type[BastionError], ProblemType]:
         FetchFailed: ProblemType(502, "fetch-failed", "URL could not be fetched"),
         ConfigurationError: ProblemType(503, "configuration-error", "Service misconfigured"),
         EvidenceCorrupt: ProblemType(500, "evidence-corrupt", "Stored evidence failed a check"),
+        NotSignedIn: ProblemType(401, "not-signed-in", "Sign in to the review UI"),
+        CsrfRefused: ProblemType(403, "csrf-refused", "Form token missing or wrong"),
         DeliveryFailed: ProblemType(502, "delivery-failed", "Action delivery failed"),
         ReportInvalid: ProblemType(422, "report-invalid", "Report fails the schema"),
         CyberTiplineUnavailable: ProblemType(503, "cybertipline-unavailable",

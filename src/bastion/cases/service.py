@@ -201,7 +201,7 @@ def claim(session: Session, *, case_id: int, reviewer: int, settings: Settings,
         case.state = "in_review"
     case.updated_at = at
     _event(session, case, "claim", f"user:{reviewer}", now=at)
-    return CaseRead.of(case)
+    return CaseRead.of(case, _evidence_id(session, case.id))
 
 
 def flag(

@@ -1,0 +1,1 @@
+"""The review UI: server-rendered pages under ``/ui`` (see :mod:`.app`)."""

@@ -1,0 +1,173 @@
+"""The review UI in-process: sign-in, roles, CSRF, signed-out sessions, blurred previews,
+single-use audited reveals, decisions leaving the queue, lock-out."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from tests.web.helpers import form_token, sign_in
+
+from bastion.api.app import create_app
+from bastion.apikeys import service as keys
+from bastion.banks.sample import create_sample_bank
+from bastion.config import load_settings
+from bastion.store.audit import list_audit_events
+from bastion.store.database import Database
+from bastion.users import service as users
+
+BRIDGE = (Path(__file__).resolve().parents[2].parent
+          / "shared/data/images/bridge-mods/aaa-orig.jpg")
+PW = "a long enough password"
+
+
+class Ui:
+    def __init__(self, db: Database, tmp_path: Path) -> None:
+        self.db = db
+        self.settings = load_settings(
+            environ={"BASTION_MASTER_KEY": "ab" * 32}, home=tmp_path / "home",
+            decode_workers=0, review={"secure_cookies": False})
+        with db.write() as s:
+            create_sample_bank(s)
+            self.key = keys.create(s, name="t", scopes=["admin"])[1]
+            for role in ("reviewer", "auditor", "admin"):
+                users.create(s, name=role, role=role, password=PW, actor="test")
+            users.create(s, name="reviewer2", role="reviewer", password=PW, actor="test")
+        self.app = create_app(self.settings, db=db)
+
+    def client(self) -> TestClient:
+        c = TestClient(self.app, raise_server_exceptions=False)
+        c.__enter__()
+        return c
+
+    def upload(self, c: TestClient, content_id: str = "post-1") -> dict[str, Any]:
+        for _ in range(200):
+            if c.get("/readyz").status_code == 200:
+                break
+            import time
+            time.sleep(0.05)
+        r = c.post("/v1/content", headers={"Authorization": f"Bearer {self.key}"},
+                   files={"file": ("x.jpg", BRIDGE.read_bytes(), "image/jpeg")},
+                   data={"content_id": content_id, "user_id": "user-7"})
+        assert r.status_code == 200, r.text
+        out: dict[str, Any] = r.json()
+        return out
+
+
+@pytest.fixture
+def ui(db: Database, tmp_path: Path) -> Iterator[Ui]:
+    yield Ui(db, tmp_path)
+
+
+def _signed_in(ui: Ui, name: str) -> TestClient:
+    c = ui.client()
+    r = sign_in(c, name, PW)
+    assert r.status_code == 303 and r.headers["location"] == "/ui/queue", r.text
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    return c
+
+
+def test_reviewer_path(ui: Ui) -> None:
+    c = _signed_in(ui, "reviewer")
+    verdict = ui.upload(c)
+    case_id = verdict["case_id"]
+    q = c.get("/ui/queue")
+    assert q.status_code == 200 and f"/ui/cases/{case_id}" in q.text
+    page = c.get(f"/ui/cases/{case_id}")
+    assert page.status_code == 200 and f"/ui/media/{case_id}/preview" in page.text
+    assert "sample" in page.text and "original" in page.text  # bank and transform
+    prev = c.get(f"/ui/media/{case_id}/preview")
+    assert prev.headers["content-type"] == "image/jpeg"
+    assert "no-store" in prev.headers["cache-control"]
+    img = Image.open(io.BytesIO(prev.content))
+    assert img.mode == "L" and prev.content != BRIDGE.read_bytes()
+    csrf = form_token(page.text)
+    assert c.post(f"/ui/cases/{case_id}/reveal", data={}).status_code == 403
+    assert c.post(f"/ui/cases/{case_id}/reveal", data={"csrf": "forged"}).status_code == 403
+    r = c.post(f"/ui/cases/{case_id}/reveal", data={"csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    shown = c.get(r.headers["location"])
+    token_url = shown.text.split('id="revealed" src="')[1].split('"')[0]
+    full = c.get(token_url)
+    assert full.status_code == 200 and Image.open(io.BytesIO(full.content)).mode == "RGB"
+    assert "no-store" in full.headers["cache-control"]
+    assert c.get(token_url).status_code == 404  # single use
+    with ui.db.read() as s:
+        reveals = list_audit_events(s, action="case.reveal")
+        assert [(e.actor, e.object_id) for e in reveals] == [("user:1", str(case_id))]
+    r = c.post(f"/ui/cases/{case_id}/decide",
+               data={"csrf": csrf, "decision": "not_violating"}, follow_redirects=False)
+    assert r.status_code == 303
+    assert f"/ui/cases/{case_id}" not in c.get("/ui/queue").text
+    # a reviewer cannot open admin or audit pages
+    assert c.get("/ui/admin").status_code == 403
+    assert c.get("/ui/audit").status_code == 403
+
+
+def test_auditor_sees_no_media(ui: Ui) -> None:
+    rc = _signed_in(ui, "reviewer")
+    case_id = ui.upload(rc)["case_id"]
+    c = _signed_in(ui, "auditor")
+    page = c.get(f"/ui/cases/{case_id}")
+    assert page.status_code == 200 and "/ui/media/" not in page.text
+    assert c.get(f"/ui/media/{case_id}/preview").status_code == 403
+    csrf = form_token(page.text)
+    assert c.post(f"/ui/cases/{case_id}/reveal", data={"csrf": csrf}).status_code == 403
+    assert c.post(f"/ui/cases/{case_id}/decide",
+                  data={"csrf": csrf, "decision": "csam"}).status_code == 403
+    a = c.get("/ui/audit")
+    assert a.status_code == 200 and "Hash chain intact" in a.text
+    adm = _signed_in(ui, "admin")
+    assert "Exposure per reviewer" in adm.get("/ui/admin").text
+
+
+def test_claims_keep_a_second_reviewer_off(ui: Ui) -> None:
+    c1 = _signed_in(ui, "reviewer")
+    case_id = ui.upload(c1)["case_id"]
+    assert 'id="decide-form"' in c1.get(f"/ui/cases/{case_id}").text
+    c2 = _signed_in(ui, "reviewer2")
+    page = c2.get(f"/ui/cases/{case_id}")
+    assert "claimed by another reviewer" in page.text and 'id="decide-form"' not in page.text
+
+
+def test_unauthenticated_and_signed_out_sessions_are_refused(ui: Ui) -> None:
+    anon = ui.client()
+    for path in ("/ui", "/ui/queue", "/ui/cases/1", "/ui/media/1/preview", "/ui/audit",
+                 "/ui/admin", "/ui/banks", "/ui/reveal/x"):
+        r = anon.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/ui/sign-in", path
+    assert anon.post("/ui/cases/1/decide", data={"decision": "csam"}).status_code == 401
+    assert anon.get("/ui/static/ui.css").status_code == 200
+    c = _signed_in(ui, "reviewer")
+    cookie = c.cookies.get("bastion_session")
+    csrf = form_token(c.get("/ui/queue").text)
+    assert c.post("/ui/sign-out", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    stale = ui.client()
+    stale.cookies.set("bastion_session", cookie or "", path="/ui")
+    r = stale.get("/ui/queue", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/ui/sign-in"
+    # the API's key check never applies to /ui, and /ui pages carry a strict CSP
+    page = ui.client().get("/ui/sign-in")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert '<label for="password">' in page.text
+
+
+def test_wrong_passwords_lock_the_account(ui: Ui) -> None:
+    c = ui.client()
+    for _ in range(ui.settings.review.max_failed_logins):
+        assert sign_in(c, "reviewer", "wrong wrong wrong").status_code == 401
+    r = sign_in(c, "reviewer", PW)
+    assert r.status_code == 401
+    with ui.db.read() as s:
+        failed = [e.detail for e in list_audit_events(s, action="user.login_failed")]
+    assert len(failed) == ui.settings.review.max_failed_logins + 1
+    assert failed[0] == {"reason": "locked"}  # the right password, refused while locked
+    for _ in range(ui.settings.review.login_attempts_per_minute):
+        r = sign_in(c, "nobody", PW)
+    assert r.status_code == 429  # per-address rate limit
