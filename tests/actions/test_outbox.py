@@ -252,3 +252,23 @@ def test_several_workers_deliver_each_action_once_in_order(
     for c in range(6):
         mine = [k for k in got if k.startswith(f"c{c}-")]
         assert mine == sorted(mine)  # per content item, in order of creation
+
+
+def test_readme_verification_snippet_accepts_our_signatures() -> None:
+    import re
+    import time
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Platform webhooks", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    scope: dict[str, object] = {}
+    exec(code.group(1), scope)
+    readme_verify = scope["verify"]
+    assert callable(readme_verify)
+    body = b'{"kind":"takedown"}'
+    now = int(time.time())
+    assert readme_verify(SECRET, sign(SECRET, body, now), body)
+    assert not readme_verify(SECRET, sign(SECRET, body, now), body + b"x")
+    assert not readme_verify(SECRET, sign(SECRET, body, now - 400), body)

@@ -142,10 +142,13 @@ class ActionWorker:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop after the current delivery."""
+        """Stop after the current delivery and close the deliverer's connections."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        close = getattr(self.deliverer, "close", None)
+        if callable(close):
+            close()
 
 
 def build_worker(db: Database, settings: Settings, *, files: FileProvider | None = None
