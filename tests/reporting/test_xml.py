@@ -6,8 +6,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.reporting.incidents import XSD, sample_incident, without_reporter
 
+from bastion.errors import InvalidInput
 from bastion.reporting.incident import (
     INCIDENT_TYPE_OF_DECISION,
     ReportingPerson,
@@ -92,3 +95,47 @@ def test_hostile_xml_is_not_expanded(schema: CyberTiplineSchema) -> None:
 def test_incident_json_round_trip() -> None:
     incident = sample_incident("trafficking", files=2)
     assert incident_from_json(incident_to_json(incident)) == incident
+
+
+_SCHEMA = CyberTiplineSchema.from_path(XSD)
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=3),
+    max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(path_choice=st.integers(min_value=0, max_value=10_000), value=_json_values)
+def test_incident_parser_refuses_any_bad_json_with_invalid_input(path_choice: int,
+                                                                 value: object) -> None:
+    """Replace one value anywhere in a valid incident's JSON: the parser either accepts it
+    or raises InvalidInput naming where; never another exception."""
+    doc = incident_to_json(sample_incident(files=2))
+    paths: list[tuple[object, object]] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                paths.append((node, k))
+                walk(v)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                paths.append((node, i))
+                walk(v)
+
+    walk(doc)
+    parent, key = paths[path_choice % len(paths)]
+    parent[key] = value  # type: ignore[index]
+    try:
+        parsed = incident_from_json(doc)
+    except InvalidInput as exc:
+        assert exc.message.startswith("incident")
+        return
+    try:  # what parses builds a valid document or is refused, never crashes
+        build_report_xml(parsed, _SCHEMA)
+        for f in parsed.files:
+            build_file_details_xml(1, "f1", f, _SCHEMA)
+    except InvalidInput:
+        pass

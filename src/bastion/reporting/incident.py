@@ -216,6 +216,8 @@ def _from_json(tp: Any, data: Any, where: str) -> Any:
             raise InvalidInput(f"{where}: expected a list")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_from_json(args[0], v, f"{where}[{i}]") for i, v in enumerate(data))
+        if len(args) != len(data):
+            raise InvalidInput(f"{where}: expected {len(args)} items")
         return tuple(_from_json(a, v, f"{where}[{i}]") for i, (a, v) in
                      enumerate(zip(args, data, strict=True)))
     if origin is Literal:
