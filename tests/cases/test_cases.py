@@ -234,3 +234,29 @@ def test_case_commands(env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         main(["case", "show", str(v.case_id), "--json"])
     shown = json.loads(capsys.readouterr().out)
     assert [e["kind"] for e in shown["events"]] == ["open"]
+
+
+def test_benign_media_is_destroyed_after_its_retention(env: Env) -> None:
+    from datetime import timedelta
+
+    from bastion.errors import NotFound
+    from bastion.evidence.vault import purge_due_media
+    from bastion.store.types import utcnow
+
+    v = env.svc.submit_bytes(BRIDGE.read_bytes(), ContentMeta(content_id="b"), actor="t")
+    cid = int(v.case_id or 0)
+    with env.db.write() as s:
+        cases.decide(s, case_id=cid, reviewer=1, decision="adult_legal", policy=env.policy,
+                     settings=env.settings)
+        evidence_id = cases.get(s, case_id=cid).evidence_id
+    assert evidence_id is not None
+    days = env.settings.review.benign_media_days
+    with env.db.write() as s:
+        assert purge_due_media(s, env.vault.root, now=utcnow() + timedelta(days=days - 1)) == 0
+    with env.db.write() as s:
+        assert purge_due_media(s, env.vault.root, now=utcnow() + timedelta(days=days + 1)) == 1
+    assert list(env.vault.root.glob("*.bin")) == []
+    with env.db.read() as s:
+        with pytest.raises(NotFound):
+            env.vault.read(s, evidence_id)
+        assert cases.get(s, case_id=cid).evidence_id is None

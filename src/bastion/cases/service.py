@@ -39,6 +39,8 @@ from bastion.store.types import utcnow
 
 #: Decisions that find a violation (they count in a user's history).
 VIOLATING = ("csam", "child_exploitation_other", "trafficking")
+#: Decisions after which the media is kept only ``review.benign_media_days``.
+BENIGN = ("not_violating", "adult_legal")
 #: Longest reviewer's note, characters.
 MAX_NOTES_CHARS = 5000
 #: Longest flag reason, characters.
@@ -308,6 +310,12 @@ def decide(
         done["disabled_entries"] = _false_positive_votes(session, policy, case)
     if effects.restore:
         case.hidden = False
+    if decision in BENIGN:
+        # Media of items found benign is kept review.benign_media_days, then destroyed.
+        for item in session.execute(select(EvidenceItem).where(
+                EvidenceItem.case_id == case.id, EvidenceItem.wrapped_key.is_not(None))
+        ).scalars():
+            item.delete_after = at + timedelta(days=settings.review.benign_media_days)
     actions = list(case.actions)
     if effects.actions:
         from bastion.actions.outbox import enqueue

@@ -6,7 +6,9 @@
 - every :data:`INTERVAL_S` seconds, upkeep (:func:`run_round`), each step in its own unit
   of work: re-enable bank entries whose ``disabled_until`` has passed
   (:func:`bastion.banks.service.release_due_entries`) and purge content-log items older
-  than ``Settings.content_log_days`` (:func:`bastion.store.content_log.purge_content_log`).
+  than ``Settings.content_log_days`` (:func:`bastion.store.content_log.purge_content_log`),
+  and destroy case media whose retention ended
+  (:func:`bastion.evidence.vault.purge_due_media`).
 
 :class:`Maintenance` runs both in a daemon thread (``bastion serve``), or in the foreground
 (``bastion worker``, for deployments that keep it out of the API processes). A failing step
@@ -41,6 +43,8 @@ class RoundReport:
 
     released: int
     purged: int
+    #: Case media destroyed because its retention ended (benign decisions).
+    media_destroyed: int = 0
 
 
 def run_round(db: Database, settings: Settings) -> RoundReport:
@@ -49,7 +53,11 @@ def run_round(db: Database, settings: Settings) -> RoundReport:
         released = banks.release_due_entries(session)
     with db.write() as session:
         purged = purge_content_log(session, days=settings.content_log_days)
-    return RoundReport(released, purged)
+    from bastion.evidence.vault import purge_due_media
+
+    with db.write() as session:
+        destroyed = purge_due_media(session, settings.home.resolve() / "evidence")
+    return RoundReport(released, purged, destroyed)
 
 
 class Maintenance:

@@ -152,6 +152,29 @@ class Vault:
         return n
 
 
+def purge_due_media(session: Session, root: Path, *, now: datetime | None = None,
+                    actor: str = "system:retention", limit: int = 1000) -> int:
+    """Destroy (data key and file; audited with reason ``retention``) up to ``limit``
+    live items whose ``delete_after`` has passed; returns how many. Needs no master key:
+    destruction only forgets. A periodic job calls it (:mod:`bastion.content.maintenance`)."""
+    at = now or utcnow()
+    rows = list(session.execute(
+        select(EvidenceItem).where(EvidenceItem.wrapped_key.is_not(None),
+                                   EvidenceItem.delete_after.is_not(None),
+                                   EvidenceItem.delete_after <= at)
+        .order_by(EvidenceItem.id).limit(limit).with_for_update()
+    ).scalars())
+    for item in rows:
+        item.wrapped_key = None
+        item.deleted_at = at
+        session.flush()
+        (root / item.file_name).unlink(missing_ok=True)
+        record_audit_event(session, actor=actor, action="evidence.destroy",
+                           object_type="evidence", object_id=str(item.id),
+                           detail={"reason": "retention"})
+    return len(rows)
+
+
 def rotate_master_key(session: Session, vault: Vault, new: MasterKey, *, actor: str) -> int:
     """Re-wrap every live data key with ``new`` (the vault's current and previous keys
     unwrap); the item files are untouched. Returns how many were re-wrapped. Raises
