@@ -171,3 +171,18 @@ def test_wrong_passwords_lock_the_account(ui: Ui) -> None:
     for _ in range(ui.settings.review.login_attempts_per_minute):
         r = sign_in(c, "nobody", PW)
     assert r.status_code == 429  # per-address rate limit
+
+
+def test_flags_api_opens_a_case_in_the_queue(ui: Ui) -> None:
+    c = _signed_in(ui, "reviewer")
+    h = {"Authorization": f"Bearer {ui.key}"}
+    r = c.post("/v1/flags", headers=h, json={"content_id": "new-9", "reporter": "report:1",
+                                             "reason": "looks like a child", "user_id": "u2"})
+    assert r.status_code == 200, r.text
+    case = r.json()
+    assert (case["source"], case["state"], case["media"]) == ("flag", "open", "none")
+    assert f"/ui/cases/{case['id']}" in c.get("/ui/queue").text
+    assert c.post("/v1/flags", headers=h, json={"content_id": "", "reporter": "r"}
+                  ).status_code == 422
+    again = c.post("/v1/flags", headers=h, json={"content_id": "new-9", "reporter": "r2"})
+    assert again.json()["priority"] == case["priority"] + 5

@@ -36,7 +36,7 @@ from bastion.api.problems import (
     error_problem,
     problem_body,
 )
-from bastion.api.routers import banks, content, health, match, metrics, retrohunt
+from bastion.api.routers import banks, content, flags, health, match, metrics, retrohunt
 from bastion.api.schemas import ContentJsonIn, EntriesIn
 from bastion.apikeys import service as keys
 from bastion.apikeys.service import ApiKeyRecord
@@ -189,7 +189,8 @@ def create_app(
     )
     app.state.services = svc
     bearer = HTTPBearer(auto_error=False, description="An API key (bastion apikey create)")
-    for r in (content.router, match.router, banks.router, retrohunt.router, metrics.router):
+    for r in (content.router, match.router, banks.router, retrohunt.router, metrics.router,
+              flags.router):
         app.include_router(r, dependencies=[Depends(bearer)])
     app.include_router(health.router)
     _install_handlers(app)
