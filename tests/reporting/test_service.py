@@ -280,3 +280,32 @@ def test_connection_refused_on_submit_stays_approved_and_retries(
     v = h.state(rid)
     assert v.state == "approved" and v.attempts == 1 and v.ncmec_report_id is None
     assert v.last_error is not None and "cannot connect" in v.last_error
+
+
+def test_environment_chooses_the_base_url(tmp_path: Path) -> None:
+    from bastion.reporting.client import PRODUCTION_URL, TEST_URL, base_url
+
+    assert base_url(Settings(home=tmp_path)) == TEST_URL == "https://exttest.cybertip.org/ispws"
+    prod = Settings(home=tmp_path, cybertipline_environment="production")
+    assert base_url(prod) == PRODUCTION_URL == "https://report.cybertip.org/ispws"
+    custom = Settings(home=tmp_path, cybertipline_url="http://127.0.0.1:9/ispws/")
+    assert base_url(custom) == "http://127.0.0.1:9/ispws"
+
+
+def test_directory_provider_stays_inside_its_directory(tmp_path: Path) -> None:
+    from bastion.errors import LimitExceeded
+    from bastion.reporting.files import DirectoryFileProvider, FileUnavailable
+
+    (tmp_path / "inside").mkdir()
+    (tmp_path / "inside" / "a.bin").write_bytes(b"abc")
+    (tmp_path / "secret").write_bytes(b"no")
+    p = DirectoryFileProvider(tmp_path / "inside", max_bytes=2)
+    with pytest.raises(FileUnavailable, match="outside"):
+        p.read("../secret")
+    with pytest.raises(FileUnavailable, match="outside"):
+        p.read(str(tmp_path / "secret"))
+    with pytest.raises(FileUnavailable, match="cannot be read"):
+        p.read("missing.bin")
+    with pytest.raises(LimitExceeded):
+        p.read("a.bin")
+    assert DirectoryFileProvider(tmp_path / "inside").read("a.bin") == b"abc"
