@@ -309,3 +309,13 @@ def test_directory_provider_stays_inside_its_directory(tmp_path: Path) -> None:
     with pytest.raises(LimitExceeded):
         p.read("a.bin")
     assert DirectoryFileProvider(tmp_path / "inside").read("a.bin") == b"abc"
+
+
+def test_http_404_fails_the_report_instead_of_reconciling(
+        h: Harness, fake: FakeCyberTipline, schema: CyberTiplineSchema) -> None:
+    rid = h.approved(schema)
+    fake.fail("submit", code=None, http_status=404)
+    v = h.run_until_settled(rid)
+    assert v.state == "failed" and v.response_code == 4000
+    assert v.last_error is not None and "HTTP 404" in v.last_error
+    assert fake.snapshot()["reports"] == {}

@@ -159,6 +159,14 @@ class CyberTiplineClient:
         if status in (401, 403):
             raise CyberTiplineRejected(f"{step}: HTTP {status} (check the credentials)",
                                        response_code=2000, description=f"HTTP {status}")
+        if 400 <= status < 500:
+            try:
+                parse_response(body)  # NCMEC's own answer with a responseCode: judge that
+            except CyberTiplineUnavailable:
+                # refused by the server before processing (wrong URL, method, size)
+                raise CyberTiplineRejected(
+                    f"{step}: HTTP {status} (check cybertipline_url)", response_code=4000,
+                    description=f"HTTP {status}") from None
         return body
 
     def _checked(self, step: str, body: bytes, ok: tuple[int, ...] = (CODE_OK,)
