@@ -114,3 +114,15 @@ def test_previews_are_blurred_greyscale_jpegs() -> None:
     assert rev.mode == "RGB" and not rev.info.get("exif")
     with pytest.raises(UnhashableContent):
         blurred_preview(b"not a picture", blur=10)
+
+
+def test_video_preview_is_a_blurred_contact_sheet() -> None:
+    from bastion.evidence.preview import SHEET_TILE, preview_of
+
+    video = (Path(__file__).resolve().parents[2]
+             / "../shared/data/video/chair-19-sd-bar.mp4").read_bytes()
+    sheet = Image.open(io.BytesIO(preview_of(video, blur=24)))
+    assert sheet.format == "JPEG" and sheet.mode == "L"
+    assert sheet.size == (3 * SHEET_TILE, 3 * SHEET_TILE)  # 9 frames sampled
+    with pytest.raises(UnhashableContent):
+        preview_of(video[:3000], blur=24)

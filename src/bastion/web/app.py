@@ -8,7 +8,8 @@ case (all of the user's items, match explanation, blurred greyscale preview, rev
 decision form with one key per decision), banks, audit log (auditors, admins), admin
 (users and exposure totals per reviewer; admins).
 
-Media rules: previews are made on the server in memory (:mod:`bastion.evidence.preview`)
+Media rules: previews are made on the server in memory (:mod:`bastion.evidence.preview`;
+a video is shown as a blurred contact sheet: a still picture, never playing, no sound)
 and sent with ``Cache-Control: no-store``; auditors get no media URL at all. The unblurred
 picture is sent only through a single-use reveal URL created by a POST (audited as
 ``case.reveal``, counted on the session), bound to the user and valid for
@@ -36,7 +37,7 @@ from bastion.cases import service as cases
 from bastion.cases.schemas import QUEUE_STATES, STATES
 from bastion.config import Settings
 from bastion.errors import BastionError, Conflict, InvalidInput, NotFound, PolicyDenied
-from bastion.evidence.preview import blurred_preview, revealed_image
+from bastion.evidence.preview import preview_of, revealed_image
 from bastion.evidence.vault import Vault
 from bastion.policy.rules import CLASSIFICATIONS, REVIEW_DECISIONS, Policy
 from bastion.store.audit import record_audit_event
@@ -276,8 +277,8 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
                                object_type="case", object_id=str(case_id),
                                detail={"blur": viewer.blur})
         try:
-            jpeg = blurred_preview(data, blur=viewer.blur,
-                                   max_pixels=settings.limits.max_pixels)
+            jpeg = preview_of(data, blur=viewer.blur, max_pixels=settings.limits.max_pixels,
+                              max_seconds=settings.limits.max_video_seconds)
         except BastionError:
             raise NotFound("no preview for this media (not a picture)") from None
         return Response(jpeg, media_type="image/jpeg", headers=HEADERS)
