@@ -186,3 +186,15 @@ def test_flags_api_opens_a_case_in_the_queue(ui: Ui) -> None:
                   ).status_code == 422
     again = c.post("/v1/flags", headers=h, json={"content_id": "new-9", "reporter": "r2"})
     assert again.json()["priority"] == case["priority"] + 5
+
+
+def test_audit_events_carry_the_request_id(ui: Ui) -> None:
+    c = _signed_in(ui, "reviewer")
+    case_id = ui.upload(c)["case_id"]
+    c.get(f"/ui/cases/{case_id}", headers={"X-Request-ID": "req-abc-1"})
+    c.get(f"/ui/cases/{case_id}", headers={"X-Request-ID": "bad id with spaces"})
+    with ui.db.read() as s:
+        views = [e.request_id for e in list_audit_events(s, action="case.view")]
+        submits = [e.request_id for e in list_audit_events(s, action="content.submit")]
+    assert views[1] == "req-abc-1" and views[0] is not None and len(views[0]) == 32
+    assert submits[0] is not None  # API requests too

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +38,10 @@ from bastion.store.types import utcnow
 GENESIS_HASH = "0" * 64
 #: ``store_meta`` key of the chain's head.
 HEAD_KEY = "audit_head"
+
+#: The current request's id (set by the HTTP layer for each request); events recorded
+#: without an explicit ``request_id`` take it.
+current_request_id: ContextVar[str | None] = ContextVar("bastion_request_id", default=None)
 
 
 def _iso(at: datetime) -> str:
@@ -80,13 +85,15 @@ def record_audit_event(
 ) -> AuditEvent:
     """Append one event (``action`` like ``bank.export``; ``actor`` like ``cli``,
     ``user:3`` or ``api-key:3``) to ``session``'s transaction, chained to the newest one,
-    and return it. ``detail`` holds ids and counts, never content or names (JSON values:
+    and return it (``request_id`` defaults to :data:`current_request_id`). ``detail``
+    holds ids and counts, never content or names (JSON values:
     strings, integers, booleans, lists, objects; no floats)."""
     head = _lock_head(session)
     prev = head.value.partition(":")[2] or GENESIS_HASH
     at = utcnow()
     actor, action, object_type, object_id = (
         actor[:200], action[:100], object_type[:50], object_id[:200])
+    request_id = request_id if request_id is not None else current_request_id.get()
     request_id = None if request_id is None else request_id[:64]
     h = event_hash(prev, at=at, actor=actor, action=action, object_type=object_type,
                    object_id=object_id, detail=detail, request_id=request_id)

@@ -20,6 +20,7 @@ reveals or ``review.break_after_minutes`` minutes in a session.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -40,9 +41,9 @@ from bastion.errors import BastionError, Conflict, InvalidInput, NotFound, Polic
 from bastion.evidence.preview import preview_of, revealed_image
 from bastion.evidence.vault import Vault
 from bastion.policy.rules import CLASSIFICATIONS, REVIEW_DECISIONS, Policy
-from bastion.store.audit import record_audit_event
+from bastion.store.audit import current_request_id, record_audit_event
 from bastion.store.database import Database
-from bastion.store.models_review import RevealToken, User
+from bastion.store.models_review import RevealToken
 from bastion.store.types import utcnow
 from bastion.users import service as users
 from bastion.web.guard import (
@@ -74,8 +75,24 @@ DECISION_KEYS = {"csam": "c", "child_exploitation_other": "o", "trafficking": "t
                  "adult_legal": "a", "not_violating": "n", "escalate": "e"}
 
 
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request's ``X-Request-ID`` when well formed (1-64 of ``A-Za-z0-9._:-``), else a
+    new random id (32 hex)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            text = bytes(value).decode("latin-1")
+            if _REQUEST_ID.match(text):
+                return text
+    return secrets.token_hex(16)
+
+
 class UiDispatch:
-    """ASGI middleware: paths under ``/ui`` go to the UI app, the rest to the API."""
+    """ASGI middleware: paths under ``/ui`` go to the UI app, the rest to the API. Every
+    HTTP request gets a request id (:func:`request_id_of`) that its audit events carry
+    (:data:`bastion.store.audit.current_request_id`)."""
 
     def __init__(self, app: ASGIApp, *, ui: ASGIApp) -> None:
         self.app = app
@@ -83,10 +100,14 @@ class UiDispatch:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] in ("http", "websocket") else ""
-        if path == PREFIX or path.startswith(PREFIX + "/"):
-            await self.ui(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+        token = current_request_id.set(request_id_of(scope) if path else None)
+        try:
+            if path == PREFIX or path.startswith(PREFIX + "/"):
+                await self.ui(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+        finally:
+            current_request_id.reset(token)
 
 
 def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
@@ -371,8 +392,9 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
             raise InvalidInput("blur must be a whole number") from None
         with db.write() as s:
             users.set_blur(s, user_id=viewer.user_id, blur=blur)
-            u = s.get(User, viewer.user_id)
-            assert u is not None
+            record_audit_event(s, actor=viewer.actor, action="user.set_blur",
+                               object_type="user", object_id=str(viewer.user_id),
+                               detail={"blur": blur})
         return RedirectResponse(f"{PREFIX}/queue", status_code=303, headers=HEADERS)
 
     return ui
