@@ -177,6 +177,8 @@ def test_past_max_age_dead_lettered_listed_and_retried(
         with db.read() as s:
             failed = outbox.list_actions(s, state="dead")
         assert {x.id for x in failed} == {a.id, b.id}
+        with db.read() as s:
+            assert outbox.counts(s) == {"pending": 0, "delivered": 0, "dead": 2}
         assert all(x.created_at + timedelta(seconds=30) <= clock() for x in failed)
         assert receiver.keys() == []
         receiver.down = False

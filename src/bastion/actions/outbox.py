@@ -271,3 +271,15 @@ def retry_all_dead(session: Session, *, settings: Settings, now: datetime | None
             state="pending", next_attempt_at=at, claimed_by=None, claimed_until=None,
             deadline_at=at + timedelta(seconds=settings.actions_max_age_s)))
     return int(getattr(res, "rowcount", 0) or 0)
+
+
+def counts(session: Session) -> dict[str, int]:
+    """Actions per state, every state present: ``{"pending": n, "delivered": n, "dead": n}``
+    (for ``/metrics``: alert on ``dead`` > 0)."""
+    from sqlalchemy import func
+
+    out = dict.fromkeys(("pending", "delivered", "dead"), 0)
+    q = select(ActionRow.state, func.count()).group_by(ActionRow.state)
+    for state, n in session.execute(q).all():
+        out[str(state)] = int(n)
+    return out

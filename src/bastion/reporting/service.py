@@ -309,6 +309,19 @@ def overdue(session: Session, *, settings: Settings, now: datetime | None = None
     return [_view(session, r) for r in session.execute(q).scalars()]
 
 
+def alert_counts(session: Session, *, settings: Settings, now: datetime | None = None
+                 ) -> dict[str, int]:
+    """What ``/metrics`` and the UI alert on: ``overdue`` (see :func:`overdue`),
+    ``needs_reconciliation`` and ``failed`` reports."""
+    from sqlalchemy import func
+
+    q = select(CyberTipReportRow.state, func.count()).group_by(CyberTipReportRow.state)
+    by_state: dict[str, int] = {str(st): int(n) for st, n in session.execute(q).all()}
+    return {"overdue": len(overdue(session, settings=settings, now=now)),
+            "needs_reconciliation": int(by_state.get("needs_reconciliation", 0)),
+            "failed": int(by_state.get("failed", 0))}
+
+
 class _LeaseLost(Exception):
     """Another worker took the report over (this worker's lease expired)."""
 
