@@ -75,6 +75,15 @@ class ReviewSettings(BaseModel):
     reveal_seconds: int = Field(default=60, gt=0)
     #: Mark session cookies ``Secure`` (turn off only for plain-HTTP tests on localhost).
     secure_cookies: bool = True
+    #: The platform's authenticated media endpoint, for cases of items it sent as hashes
+    #: only: a URL with ``{content_id}`` (URL-encoded when filled in), e.g.
+    #: ``https://media.example/internal/{content_id}``; fetched only when a reviewer asks.
+    media_endpoint: str | None = None
+    #: Bearer token sent to the media endpoint.
+    media_endpoint_token: SecretStr | None = None
+    #: Largest body read from the media endpoint, bytes; seconds one fetch may take.
+    media_fetch_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    media_fetch_timeout_s: float = Field(default=30.0, gt=0)
 
 
 class Settings(BaseModel):

@@ -27,11 +27,11 @@ PW = "a long enough password"
 
 
 class Ui:
-    def __init__(self, db: Database, tmp_path: Path) -> None:
+    def __init__(self, db: Database, tmp_path: Path, **review: Any) -> None:
         self.db = db
         self.settings = load_settings(
             environ={"BASTION_MASTER_KEY": "ab" * 32}, home=tmp_path / "home",
-            decode_workers=0, review={"secure_cookies": False})
+            decode_workers=0, review={"secure_cookies": False, **review})
         with db.write() as s:
             create_sample_bank(s)
             self.key = keys.create(s, name="t", scopes=["admin"])[1]
@@ -198,3 +198,57 @@ def test_audit_events_carry_the_request_id(ui: Ui) -> None:
         submits = [e.request_id for e in list_audit_events(s, action="content.submit")]
     assert views[1] == "req-abc-1" and views[0] is not None and len(views[0]) == 32
     assert submits[0] is not None  # API requests too
+
+
+def test_hashes_only_case_fetches_media_from_the_platform(db: Database, tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    original = BRIDGE.read_bytes()
+    served: dict[str, bytes] = {"/media/hash-1": original, "/media/wrong": b"not it"}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = served.get(self.path)
+            if self.headers.get("Authorization") != "Bearer s3cret" or body is None:
+                self.send_response(403 if body else 404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ui = Ui(db, tmp_path, media_endpoint=f"http://127.0.0.1:{server.server_port}"
+                                             "/media/{content_id}",
+                media_endpoint_token="s3cret")
+        c = _signed_in(ui, "reviewer")
+        hashed = ui.app.state.services.content.hash(original)
+        sigs = [s.to_json() for s in hashed.signals if s.variant.kind == "stored"]
+        h = {"Authorization": f"Bearer {ui.key}"}
+        ids = {}
+        for cid in ("hash-1", "wrong"):
+            r = c.post("/v1/content", headers=h, json={"content_id": cid, "signals": sigs})
+            assert r.status_code == 200, r.text
+            ids[cid] = r.json()["case_id"]
+        page = c.get(f"/ui/cases/{ids['hash-1']}")
+        assert "hashes only" in page.text and 'id="fetch-media"' in page.text
+        csrf = form_token(page.text)
+        r = c.post(f"/ui/cases/{ids['hash-1']}/fetch-media", data={"csrf": csrf},
+                   follow_redirects=False)
+        assert r.status_code == 303
+        prev = c.get(f"/ui/media/{ids['hash-1']}/preview")
+        assert prev.status_code == 200 and Image.open(io.BytesIO(prev.content)).mode == "L"
+        # a file that does not match the submitted hashes is refused, nothing attached
+        c.get(f"/ui/cases/{ids['wrong']}")
+        r = c.post(f"/ui/cases/{ids['wrong']}/fetch-media", data={"csrf": csrf})
+        assert r.status_code == 502 and "does not match" in r.text
+        assert c.get(f"/ui/media/{ids['wrong']}/preview").status_code == 404
+    finally:
+        server.shutdown()

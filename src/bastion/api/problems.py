@@ -119,6 +119,7 @@ def _table() -> dict[type[BastionError], ProblemType]:
     from bastion.actions.webhooks import DeliveryFailed
     from bastion.api.fetch import FetchFailed, FetchRefused
     from bastion.content.signal_input import SignalInputError
+    from bastion.evidence.platform_media import MediaUnavailable
     from bastion.evidence.vault import EvidenceCorrupt
     from bastion.reporting.client import CyberTiplineRejected, CyberTiplineUnavailable
     from bastion.reporting.files import FileUnavailable
@@ -148,6 +149,7 @@ def _table() -> dict[type[BastionError], ProblemType]:
         ConfigurationError: ProblemType(503, "configuration-error", "Service misconfigured"),
         EvidenceCorrupt: ProblemType(500, "evidence-corrupt", "Stored evidence failed a check"),
         NotSignedIn: ProblemType(401, "not-signed-in", "Sign in to the review UI"),
+        MediaUnavailable: ProblemType(502, "media-unavailable", "Platform media unavailable"),
         CsrfRefused: ProblemType(403, "csrf-refused", "Form token missing or wrong"),
         DeliveryFailed: ProblemType(502, "delivery-failed", "Action delivery failed"),
         ReportInvalid: ProblemType(422, "report-invalid", "Report fails the schema"),

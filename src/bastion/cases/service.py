@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -36,6 +36,9 @@ from bastion.store.audit import record_audit_event
 from bastion.store.models_api import ContentVerdict, ContentVerdictEvent
 from bastion.store.models_review import Case, CaseEvent, EvidenceItem
 from bastion.store.types import utcnow
+
+if TYPE_CHECKING:
+    from bastion.evidence.vault import Vault
 
 #: Decisions that find a violation (they count in a user's history).
 VIOLATING = ("csam", "child_exploitation_other", "trafficking")
@@ -390,6 +393,29 @@ def _false_positive_votes(session: Session, policy: Policy, case: Case) -> list[
                                    False)
             disabled.append(str(eid))
     return disabled
+
+
+def attach_media(session: Session, *, case_id: int, data: bytes, vault: Vault,
+                 actor: str) -> CaseRead:
+    """Keep ``data`` (the item's bytes, e.g. fetched from the platform) encrypted as the
+    case's media. Raises :class:`NotFound`, :class:`Conflict` (media held already)."""
+    case = _get_row(session, case_id, for_update=True)
+    if _evidence_id(session, case_id) is not None:
+        raise Conflict(f"case {case_id} holds its media already")
+    vault.put(session, content_id=case.content_id, data=data, case_id=case.id, actor=actor)
+    case.media = "stored"
+    case.updated_at = utcnow()
+    _event(session, case, "media_attached", actor, {"size": len(data)})
+    return CaseRead.of(case, _evidence_id(session, case_id))
+
+
+def signals_of(session: Session, *, content_id: str) -> list[dict[str, Any]]:
+    """The signals the platform's submission of ``content_id`` produced (DESIGN.md
+    objects; empty when there is no verdict)."""
+    verdict = session.execute(
+        select(ContentVerdict).where(ContentVerdict.content_id == content_id)
+    ).scalar_one_or_none()
+    return [] if verdict is None else list(verdict.verdict.get("signals", []))
 
 
 def is_overdue(case: CaseRead, settings: Settings, now: datetime | None = None) -> bool:

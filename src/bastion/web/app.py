@@ -151,9 +151,11 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
             if request.method == "GET":
                 return RedirectResponse(f"{PREFIX}/sign-in", status_code=303, headers=HEADERS)
             return render("error.html", 401, title="Signed out", message=str(exc))
+        from bastion.evidence.platform_media import MediaUnavailable
+
         status = 403 if isinstance(exc, PolicyDenied) else 404 if isinstance(
             exc, NotFound) else 409 if isinstance(exc, Conflict) else 400 if isinstance(
-            exc, InvalidInput) else 500
+            exc, InvalidInput) else 502 if isinstance(exc, MediaUnavailable) else 500
         return render("error.html", status, title="Not possible", message=exc.message)
 
     # -- signing in and out ------------------------------------------------------------
@@ -259,8 +261,11 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
         reveal_url = None
         if revealed and viewer.sees_media and len(revealed) < 100:
             reveal_url = f"{PREFIX}/reveal/{revealed}"
+        can_fetch = (viewer.sees_media and case.evidence_id is None
+                     and case.media == "hashes_only" and bool(review.media_endpoint))
         return page("case.html", viewer, case=case, siblings=siblings, history=history,
                     notice=notice, can_decide=can_decide, reveal_url=reveal_url,
+                    can_fetch=can_fetch,
                     age=_age(utcnow() - case.opened_at))
 
     @ui.post(f"{PREFIX}/cases/{{case_id}}/decide")
@@ -279,6 +284,27 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
         return RedirectResponse(f"{PREFIX}/queue", status_code=303, headers=HEADERS)
 
     # -- media ---------------------------------------------------------------------------
+
+    @ui.post(f"{PREFIX}/cases/{{case_id}}/fetch-media")
+    async def fetch_media(request: Request, case_id: int) -> Response:
+        form = await request.form(max_files=0, max_fields=10)
+        viewer = viewer_of(request)
+        check_csrf(viewer, form.get("csrf"))
+        require_role(viewer, "reviewer", "admin")
+        if vault is None:
+            raise NotFound("no media vault is configured")
+        from anyio import to_thread
+
+        from bastion.evidence.platform_media import fetch_platform_media
+
+        with db.read() as s:
+            case = cases.get(s, case_id=case_id)
+            signals = cases.signals_of(s, content_id=case.content_id)
+        data = await to_thread.run_sync(
+            lambda: fetch_platform_media(settings, case.content_id, signals))
+        with db.write() as s:
+            cases.attach_media(s, case_id=case_id, data=data, vault=vault, actor=viewer.actor)
+        return RedirectResponse(f"{PREFIX}/cases/{case_id}", status_code=303, headers=HEADERS)
 
     def _media(s: Any, case_id: int) -> bytes:
         if vault is None:
