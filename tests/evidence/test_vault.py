@@ -126,3 +126,18 @@ def test_video_preview_is_a_blurred_contact_sheet() -> None:
     assert sheet.size == (3 * SHEET_TILE, 3 * SHEET_TILE)  # 9 frames sampled
     with pytest.raises(UnhashableContent):
         preview_of(video[:3000], blur=24)
+
+
+def test_orphans_are_swept_once_old(db: Database, tmp_path: Path) -> None:
+    vault = Vault(tmp_path / "evidence", MasterKey.generate())
+    with pytest.raises(RuntimeError), db.write() as s:
+        vault.put(s, content_id="c", data=b"y" * 100, case_id=None, actor="t")
+        raise RuntimeError("the transaction rolls back")
+    with db.write() as s:
+        kept = vault.put(s, content_id="d", data=b"z" * 100, case_id=None, actor="t")
+        kept_name = kept.file_name
+    assert len(list((tmp_path / "evidence").glob("*.bin"))) == 2
+    with db.read() as s:
+        assert vault.sweep_orphans(s) == 0  # too young: may be in flight
+        assert vault.sweep_orphans(s, older_than_s=-1) == 1
+    assert [p.name for p in (tmp_path / "evidence").glob("*.bin")] == [kept_name]

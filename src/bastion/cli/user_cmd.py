@@ -51,14 +51,17 @@ def create_command(
     data_dir: DataDir = None,
 ) -> None:
     """Create a user."""
+    from bastion.config import load_settings
+    from bastion.store.database import open_database
     from bastion.users import service
 
     password = _password(password_stdin)
-    db = _db(data_dir)
+    settings = load_settings(home=data_dir)
+    db = open_database(settings)
     try:
         with db.write() as session:
             user = service.create(session, name=name, role=role, password=password,
-                                  actor="cli")
+                                  actor="cli", blur=settings.review.default_blur)
     finally:
         db.dispose()
     typer.echo(f"created user {user.id} {user.name!r} role={user.role}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -136,17 +137,24 @@ class Vault:
                            object_type="evidence", object_id=str(item_id),
                            detail={"reason": reason[:50]})
 
-    def sweep_orphans(self, session: Session) -> int:
+    def sweep_orphans(self, session: Session, *, older_than_s: float = 3600.0) -> int:
         """Delete files that no live row names (left by rolled-back transactions or
-        destroyed items); returns how many."""
+        destroyed items) and that are older than ``older_than_s`` seconds (a file is
+        written just before its row commits: a younger one may be in flight); returns
+        how many."""
         if not self.root.is_dir():
             return 0
         live = set(session.execute(
             select(EvidenceItem.file_name).where(EvidenceItem.wrapped_key.is_not(None))
         ).scalars())
+        cutoff = time.time() - older_than_s
         n = 0
         for path in self.root.glob("*.bin"):
-            if path.name not in live:
+            try:
+                young = path.stat().st_mtime > cutoff
+            except FileNotFoundError:
+                continue
+            if path.name not in live and not young:
                 path.unlink(missing_ok=True)
                 n += 1
         return n
