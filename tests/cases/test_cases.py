@@ -260,3 +260,27 @@ def test_benign_media_is_destroyed_after_its_retention(env: Env) -> None:
         with pytest.raises(NotFound):
             env.vault.read(s, evidence_id)
         assert cases.get(s, case_id=cid).evidence_id is None
+
+
+def test_concurrent_first_submissions_keep_one_media_file(env: Env) -> None:
+    import threading
+
+    data = BRIDGE.read_bytes()
+    errors: list[BaseException] = []
+
+    def submit() -> None:
+        try:
+            env.svc.submit_bytes(data, ContentMeta(content_id="race"), actor="t")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(list(env.vault.root.glob("*.bin"))) == 1  # the losers' files discarded
+    with env.db.read() as s:
+        case = cases.get_by_content(s, content_id="race")
+        assert case.evidence_id is not None and env.vault.read(s, case.evidence_id) == data

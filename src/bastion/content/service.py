@@ -49,7 +49,7 @@ from bastion.store.models_api import ContentVerdict, ContentVerdictEvent
 from bastion.store.types import utcnow
 
 if TYPE_CHECKING:
-    from bastion.evidence.vault import Vault
+    from bastion.evidence.vault import Sealed, Vault
 
 Source = Literal["upload", "url", "signals", "text"]
 
@@ -299,6 +299,10 @@ class ContentService:
         data: bytes | None = None,
     ) -> Verdict:
         outcome = self.policy.evaluate(scan)
+        # The media file is encrypted and written before the transaction (no fsync while
+        # holding database locks); its row is added inside it.
+        sealed = (self.vault.seal(data) if outcome.open_case and data is not None
+                  and self.vault is not None else None)
         now = utcnow()
         body = {
             "signals": [s.to_json() for s in scan.signals],
@@ -313,9 +317,13 @@ class ContentService:
                 row = self._insert(session, scan, meta, body, outcome.decision, digest,
                                    source, actor, now)
                 self._open_case(session, row, scan, meta, outcome, body, actor, now, source,
-                                data)
+                                sealed)
                 verdict = Verdict.from_row(row)
-        except IntegrityError:
+        except BaseException as exc:
+            if sealed is not None and self.vault is not None:
+                self.vault.discard(sealed)
+            if not isinstance(exc, IntegrityError):
+                raise
             # Another request stored this content_id first: answer as a retry would.
             existing = self._existing(meta.content_id, digest)
             if existing is None:  # pragma: no cover - the winner's row vanished
@@ -326,7 +334,7 @@ class ContentService:
     def _open_case(
         self, session: Session, row: ContentVerdict, scan: ScanResult, meta: ContentMeta,
         outcome: PolicyOutcome, body: dict[str, Any], actor: str, now: datetime,
-        source: Source, data: bytes | None,
+        source: Source, sealed: Sealed | None,
     ) -> None:
         """The policy's case and actions, in the verdict's transaction."""
         from bastion.actions.outbox import enqueue
@@ -334,7 +342,7 @@ class ContentService:
 
         case_id: str | None = None
         if outcome.open_case:
-            store = data is not None and self.vault is not None
+            store = sealed is not None and self.vault is not None
             case = open_case(
                 session, content_id=meta.content_id, user_id=meta.user_id, verdict_id=row.id,
                 source="not_scanned" if scan.status == "not_scanned" else "match",
@@ -345,9 +353,9 @@ class ContentService:
             case_id = str(case.id)
             row.case_id = case_id
             if store:
-                assert self.vault is not None and data is not None
-                self.vault.put(session, content_id=meta.content_id, data=data,
-                               case_id=case.id, actor=actor)
+                assert self.vault is not None and sealed is not None
+                self.vault.record(session, sealed, content_id=meta.content_id,
+                                  case_id=case.id, actor=actor)
         actions: list[dict[str, Any]] = []
         for kind in outcome.actions:
             key = hashlib.sha256(f"{meta.content_id}\0{kind}".encode()).hexdigest()[:32]

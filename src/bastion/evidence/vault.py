@@ -21,6 +21,7 @@ import hashlib
 import os
 import secrets
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -43,6 +44,18 @@ class EvidenceCorrupt(BastionError):
     was wrapped by a master key that is not configured."""
 
     code = "evidence-corrupt"
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """An encrypted file written by :meth:`Vault.seal`, waiting for its row."""
+
+    file_name: str
+    wrapped_key: bytes = field(repr=False)
+    master_key_id: str
+    nonce: bytes
+    sha256: str
+    size: int
 
 
 def _wrap_aad(file_name: str) -> bytes:
@@ -68,6 +81,13 @@ class Vault:
     ) -> EvidenceItem:
         """Encrypt ``data`` to a new file and add its row (and an audit event) to
         ``session``'s transaction. Returns the row (id assigned)."""
+        return self.record(session, self.seal(data), content_id=content_id, case_id=case_id,
+                           actor=actor, delete_after=delete_after)
+
+    def seal(self, data: bytes) -> Sealed:
+        """Encrypt ``data`` to a new file (synced) and return what its row needs; do this
+        before a transaction so the file write does not hold database locks. Pass the
+        result to :meth:`record`, or to :meth:`discard` if the transaction fails."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         file_name = f"{secrets.token_hex(16)}.bin"
         data_key = AESGCM.generate_key(bit_length=256)
@@ -82,18 +102,31 @@ class Vault:
             f.write(ciphertext)
             f.flush()
             os.fsync(f.fileno())
+        return Sealed(file_name, wrapped, self.master.key_id, nonce,
+                      hashlib.sha256(data).hexdigest(), len(data))
+
+    def record(
+        self, session: Session, sealed: Sealed, *, content_id: str, case_id: int | None,
+        actor: str, delete_after: datetime | None = None,
+    ) -> EvidenceItem:
+        """Add the row of a :meth:`seal`-ed item (and an audit event) to ``session``'s
+        transaction; returns the row (id assigned)."""
         item = EvidenceItem(
-            case_id=case_id, content_id=content_id, file_name=file_name, wrapped_key=wrapped,
-            master_key_id=self.master.key_id, nonce=nonce,
-            sha256=hashlib.sha256(data).hexdigest(), size=len(data), created_at=utcnow(),
+            case_id=case_id, content_id=content_id, file_name=sealed.file_name,
+            wrapped_key=sealed.wrapped_key, master_key_id=sealed.master_key_id,
+            nonce=sealed.nonce, sha256=sealed.sha256, size=sealed.size, created_at=utcnow(),
             delete_after=delete_after,
         )
         session.add(item)
         session.flush()
         record_audit_event(session, actor=actor, action="evidence.store",
                            object_type="evidence", object_id=str(item.id),
-                           detail={"case_id": case_id, "size": len(data)})
+                           detail={"case_id": case_id, "size": sealed.size})
         return item
+
+    def discard(self, sealed: Sealed) -> None:
+        """Delete a sealed file whose row was never committed."""
+        self._path(sealed.file_name).unlink(missing_ok=True)
 
     def get_item(self, session: Session, item_id: int) -> EvidenceItem:
         """The row of a live item; raises :class:`NotFound` (also once destroyed)."""
