@@ -318,6 +318,14 @@ class ContentService:
                                    source, actor, now)
                 self._open_case(session, row, scan, meta, outcome, body, actor, now, source,
                                 sealed)
+                # Audited last: every writer takes the case's unique key before the audit
+                # chain's head lock (see bastion.store.audit), so none wait in a cycle.
+                record_audit_event(
+                    session, actor=actor, action="content.submit",
+                    object_type="content_verdict", object_id=str(row.id),
+                    detail={"status": scan.status, "decision": outcome.decision,
+                            "matches": len(scan.matches)},
+                )
                 verdict = Verdict.from_row(row)
         except BaseException as exc:
             if sealed is not None and self.vault is not None:
@@ -389,10 +397,5 @@ class ContentService:
             detail={"status": scan.status, "decision": decision,
                     "matches": len(scan.matches), "source": source},
         ))
-        record_audit_event(
-            session, actor=actor, action="content.submit", object_type="content_verdict",
-            object_id=str(row.id),
-            detail={"status": scan.status, "decision": decision, "matches": len(scan.matches)},
-        )
         session.flush()
         return row
