@@ -252,3 +252,22 @@ def test_hashes_only_case_fetches_media_from_the_platform(db: Database, tmp_path
         assert c.get(f"/ui/media/{ids['wrong']}/preview").status_code == 404
     finally:
         server.shutdown()
+
+
+def test_admin_manages_users_reviewers_cannot(ui: Ui) -> None:
+    adm = _signed_in(ui, "admin")
+    csrf = form_token(adm.get("/ui/admin").text)
+    r = adm.post("/ui/admin/users", data={"csrf": csrf, "name": "newrev", "role": "reviewer",
+                                           "password": PW}, follow_redirects=False)
+    assert r.status_code == 303 and "newrev" in adm.get("/ui/admin").text
+    assert adm.post("/ui/admin/users", data={"name": "x2", "role": "admin",
+                                             "password": PW}).status_code == 403  # no CSRF
+    new = _signed_in(ui, "newrev")
+    r = adm.post("/ui/admin/users/newrev/disabled", data={"csrf": csrf, "disabled": "1"},
+                 follow_redirects=False)
+    assert r.status_code == 303
+    assert new.get("/ui/queue", follow_redirects=False).status_code == 303  # signed out
+    rev = _signed_in(ui, "reviewer")
+    rcsrf = form_token(rev.get("/ui/queue").text)
+    assert rev.post("/ui/admin/users", data={"csrf": rcsrf, "name": "evil", "role": "admin",
+                                             "password": PW}).status_code == 403

@@ -407,6 +407,31 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
             exposure = users.exposure_totals(s)
         return page("admin.html", viewer, people=people, exposure=exposure)
 
+    @ui.post(f"{PREFIX}/admin/users")
+    async def admin_create_user(request: Request) -> Response:
+        form = await request.form(max_files=0, max_fields=10)
+        viewer = viewer_of(request)
+        check_csrf(viewer, form.get("csrf"))
+        require_role(viewer, "admin")
+        name, role, password = (str(form.get(k) or "") for k in ("name", "role", "password"))
+        with db.write() as s:
+            users.create(s, name=name, role=role, password=password, actor=viewer.actor,
+                         blur=review.default_blur)
+        return RedirectResponse(f"{PREFIX}/admin", status_code=303, headers=HEADERS)
+
+    @ui.post(f"{PREFIX}/admin/users/{{name}}/disabled")
+    async def admin_disable_user(request: Request, name: str) -> Response:
+        form = await request.form(max_files=0, max_fields=10)
+        viewer = viewer_of(request)
+        check_csrf(viewer, form.get("csrf"))
+        require_role(viewer, "admin")
+        disabled = form.get("disabled") == "1"
+        if disabled and name == viewer.name:
+            raise InvalidInput("an admin cannot disable their own account")
+        with db.write() as s:
+            users.set_disabled(s, name=name, disabled=disabled, actor=viewer.actor)
+        return RedirectResponse(f"{PREFIX}/admin", status_code=303, headers=HEADERS)
+
     @ui.post(f"{PREFIX}/settings/blur")
     async def set_blur(request: Request) -> Response:
         form = await request.form(max_files=0, max_fields=10)
