@@ -284,3 +284,18 @@ def test_concurrent_first_submissions_keep_one_media_file(env: Env) -> None:
     with env.db.read() as s:
         case = cases.get_by_content(s, content_id="race")
         assert case.evidence_id is not None and env.vault.read(s, case.evidence_id) == data
+
+
+def test_claims_expire(env: Env) -> None:
+    from datetime import timedelta
+
+    from bastion.store.types import utcnow
+
+    v = env.svc.submit_bytes(BRIDGE.read_bytes(), ContentMeta(content_id="cl"), actor="t")
+    cid = int(v.case_id or 0)
+    with env.db.write() as s:
+        cases.claim(s, case_id=cid, reviewer=1, settings=env.settings)
+    later = utcnow() + timedelta(minutes=env.settings.review.claim_minutes + 1)
+    with env.db.write() as s:
+        taken = cases.claim(s, case_id=cid, reviewer=2, settings=env.settings, now=later)
+    assert taken.claimed_by == 2

@@ -271,3 +271,15 @@ def test_admin_manages_users_reviewers_cannot(ui: Ui) -> None:
     rcsrf = form_token(rev.get("/ui/queue").text)
     assert rev.post("/ui/admin/users", data={"csrf": rcsrf, "name": "evil", "role": "admin",
                                              "password": PW}).status_code == 403
+
+
+def test_break_prompt_after_reveals(db: Database, tmp_path: Path) -> None:
+    ui = Ui(db, tmp_path, break_after_reveals=1)
+    c = _signed_in(ui, "reviewer")
+    case_id = ui.upload(c)["case_id"]
+    page = c.get(f"/ui/cases/{case_id}")
+    assert "Please take a break" not in page.text
+    c.post(f"/ui/cases/{case_id}/reveal", data={"csrf": form_token(page.text)})
+    assert "Please take a break" in c.get("/ui/queue").text
+    adm = _signed_in(ui, "admin")
+    assert "<td>reviewer</td><td>1</td>" in adm.get("/ui/admin").text  # exposure totals
