@@ -47,6 +47,7 @@ from bastion.errors import InvalidInput, NotReady
 from bastion.index.exact import ExactIndex
 from bastion.index.pdq import PdqIndex, hex_to_codes
 from bastion.index.video import VideoIndex, VideoMatch
+from bastion.scan.changes import apply_changes
 from bastion.scan.entry_table import CLASS_CODES, EntryTable
 from bastion.signals.base import MIN_MATCH_QUALITY, Signal, Variant, VideoSignal
 from bastion.signals.exact import EXACT_TYPES
@@ -394,29 +395,11 @@ class Matcher:
     def apply(self, changes: Iterable[Change]) -> int:
         """Apply change-log changes in place (the contract in
         :mod:`bastion.store.change_log`); returns how many were applied."""
-        n = 0
         with self._lock:
-            for ch in changes:
-                n += 1
-                if ch.kind.startswith("entry_"):
-                    assert ch.entry is not None
-                    if ch.kind == "entry_deleted" or not ch.entry.enabled:
-                        self._remove(ch.entry.id)
-                    else:
-                        self._upsert(ch.entry)
-                    continue
-                if ch.kind == "bank_deleted":
-                    self._drop_bank(ch.bank_id)
-                    self._banks.pop(ch.bank_id, None)
-                    continue
-                assert ch.bank is not None
-                self._banks[ch.bank_id] = ch.bank
-                if ch.kind == "bank_disabled":
-                    self._drop_bank(ch.bank_id)
-                elif ch.kind == "bank_enabled":
-                    for e in ch.bank_entries or ():
-                        self._upsert(e)
-        return n
+            return apply_changes(
+                changes, self._banks, upsert=self._upsert, remove=self._remove,
+                drop_bank=self._drop_bank,
+            )
 
     def _drop_bank(self, bank_id: int) -> None:
         for entry_id in self._table.ids_of_bank(bank_id):

@@ -46,6 +46,7 @@ from bastion.config import Limits
 from bastion.errors import BastionError, InvalidInput, LimitExceeded, NotReady
 from bastion.index.keyword import KeywordIndex, KeywordMatch
 from bastion.index.url import UrlIndex, UrlMatch
+from bastion.scan.changes import apply_changes
 from bastion.scan.matcher import Match
 from bastion.signals.keyword import KEYWORD_MATCH_MODES, KeywordEntry, parse_keyword_entry
 from bastion.signals.url import UrlEntry, extract_urls, parse_url, parse_url_entry
@@ -224,29 +225,11 @@ class TextMatcher:
     def apply(self, changes: Iterable[Change]) -> int:
         """Apply change-log changes in place (the contract in
         :mod:`bastion.store.change_log`); returns how many were applied."""
-        n = 0
         with self._lock:
-            for ch in changes:
-                n += 1
-                if ch.kind.startswith("entry_"):
-                    assert ch.entry is not None
-                    if ch.kind == "entry_deleted" or not ch.entry.enabled:
-                        self._remove(ch.entry.id)
-                    else:
-                        self._upsert(ch.entry)
-                    continue
-                if ch.kind == "bank_deleted":
-                    self._drop_bank(ch.bank_id)
-                    self._banks.pop(ch.bank_id, None)
-                    continue
-                assert ch.bank is not None
-                self._banks[ch.bank_id] = ch.bank
-                if ch.kind == "bank_disabled":
-                    self._drop_bank(ch.bank_id)
-                elif ch.kind == "bank_enabled":
-                    for e in ch.bank_entries or ():
-                        self._upsert(e)
-        return n
+            return apply_changes(
+                changes, self._banks, upsert=self._upsert, remove=self._remove,
+                drop_bank=self._drop_bank,
+            )
 
     def _upsert(self, rec: EntryRecord) -> None:
         if rec.signal_type not in TEXT_SIGNAL_TYPES:
