@@ -101,6 +101,9 @@ def test_reviewer_path(ui: Ui) -> None:
     with ui.db.read() as s:
         reveals = list_audit_events(s, action="case.reveal")
         assert [(e.actor, e.object_id) for e in reveals] == [("user:1", str(case_id))]
+        from bastion.cases import service as cases
+
+        assert cases.revealed_cases(s, case_ids=[int(case_id), 999]) == {int(case_id)}
     r = c.post(f"/ui/cases/{case_id}/decide",
                data={"csrf": csrf, "decision": "not_violating"}, follow_redirects=False)
     assert r.status_code == 303

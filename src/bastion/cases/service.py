@@ -418,6 +418,22 @@ def signals_of(session: Session, *, content_id: str) -> list[dict[str, Any]]:
     return [] if verdict is None else list(verdict.verdict.get("signals", []))
 
 
+def revealed_cases(session: Session, *, case_ids: Sequence[int]) -> set[int]:
+    """The cases among ``case_ids`` whose media a person revealed (an audited
+    ``case.reveal`` event exists): what a report's ``fileViewedByEsp`` states. A decision
+    made on the blurred preview is not a view."""
+    from bastion.store.models import AuditEvent
+
+    if not case_ids:
+        return set()
+    rows = session.execute(
+        select(AuditEvent.object_id).where(
+            AuditEvent.action == "case.reveal", AuditEvent.object_type == "case",
+            AuditEvent.object_id.in_([str(i) for i in case_ids])).distinct()
+    ).scalars()
+    return {int(r) for r in rows}
+
+
 def is_overdue(case: CaseRead, settings: Settings, now: datetime | None = None) -> bool:
     """True when a case waiting for review is older than ``review.sla_hours``."""
     at = now or utcnow()
