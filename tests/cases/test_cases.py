@@ -299,3 +299,16 @@ def test_claims_expire(env: Env) -> None:
     with env.db.write() as s:
         taken = cases.claim(s, case_id=cid, reviewer=2, settings=env.settings, now=later)
     assert taken.claimed_by == 2
+
+
+def test_queue_grouped_by_user(env: Env) -> None:
+    with env.db.write() as s:
+        for cid, user, bump in (("a", "u1", 2), ("b", "u2", 1), ("c", "u1", 0), ("d", None, 0)):
+            cases.flag(s, content_id=cid, reporter="r", reason="", actor="t", user_id=user)
+            for _ in range(bump):
+                cases.flag(s, content_id=cid, reporter="r", reason="", actor="t")
+    with env.db.read() as s:
+        rows = cases.queue(s)
+    assert [c.content_id for c in rows] == ["a", "b", "c", "d"]  # priority 60, 55, 50, 50
+    # u1's two cases together, at u1's first place
+    assert [c.content_id for c in cases.grouped_by_user(rows)] == ["a", "c", "b", "d"]

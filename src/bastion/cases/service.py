@@ -168,6 +168,29 @@ def queue(
     return [CaseRead.of(r) for r in rows]
 
 
+def grouped_by_user(rows: Sequence[CaseRead]) -> list[CaseRead]:
+    """``rows`` (in queue order) with each user's cases moved together, at the place of
+    that user's first (highest-priority) case: a reviewer decides one user's items in one
+    sitting. Cases without a user stay where they are."""
+    order: dict[str, list[CaseRead]] = {}
+    out: list[CaseRead | str] = []
+    for c in rows:
+        if c.user_id is None:
+            out.append(c)
+        elif c.user_id in order:
+            order[c.user_id].append(c)
+        else:
+            order[c.user_id] = [c]
+            out.append(c.user_id)
+    flat: list[CaseRead] = []
+    for x in out:
+        if isinstance(x, str):
+            flat.extend(order[x])
+        else:
+            flat.append(x)
+    return flat
+
+
 def user_cases(session: Session, *, user_id: str, limit: int = 200) -> list[CaseRead]:
     """Every case of one user (shown together: a reviewer decides them in one sitting),
     oldest first."""

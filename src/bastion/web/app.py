@@ -235,7 +235,8 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
             rows = cases.queue(s, states=states, min_priority=max(0, min(min_priority, 100)),
                                bank=bank or None, opened_before=before, limit=200)
         items = [{"case": c, "age": _age(now - c.opened_at),
-                  "overdue": cases.is_overdue(c, settings, now)} for c in rows]
+                  "overdue": cases.is_overdue(c, settings, now)}
+                 for c in cases.grouped_by_user(rows)]
         return page("queue.html", viewer, items=items, state=state or "",
                     min_priority=min_priority, bank=bank or "",
                     older_than_hours=older_than_hours)
