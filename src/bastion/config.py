@@ -173,6 +173,9 @@ class Settings(BaseModel):
     cybertipline_legal_url: str | None = None
     #: Hours after which a draft or approved report not yet submitted raises an alert.
     report_alert_hours: float = Field(default=24.0, gt=0)
+    #: Days a reported item's bytes and metadata are preserved from the report (18 U.S.C.
+    #: 2258A(h) as amended by the REPORT Act: one year); may only be raised.
+    preservation_days: int = Field(default=365, ge=365)
 
     @field_validator("webhook_urls", mode="before")
     @classmethod

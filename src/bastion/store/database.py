@@ -61,6 +61,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA foreign_keys = ON")
         cur.execute("PRAGMA synchronous = NORMAL")
+        # Deleted rows are overwritten with zeros (evidence purges leave nothing behind).
+        cur.execute("PRAGMA secure_delete = ON")
         cur.close()
 
     @event.listens_for(engine, "begin")
