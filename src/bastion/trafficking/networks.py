@@ -6,9 +6,10 @@ Links (each symmetric, between two ads):
 - **photo**: two PDQ hashes within :data:`~bastion.index.pdq.DEFAULT_THRESHOLD` (31) bits,
   Meta's recommended threshold, searched exactly with :class:`bastion.index.pdq.PdqIndex`
   (all-zero/all-one hashes of featureless pictures never link);
-- **text**: word 3-shingles (casefolded ``\\w+`` tokens), MinHash (128 permutations,
-  ``datasketch``) into an LSH index (``datasketch.MinHashLSH`` with 32 bands of 4 rows: a
-  pair is a candidate with probability 1 - (1 - J^4)^32, i.e. 0.87 at Jaccard 0.5, 0.99 at 0.6,
+- **text**: word 3-shingles (casefolded ``\\w+`` tokens), MinHash (128 hash functions,
+  :class:`~bastion.trafficking.minhash.MinHasher`) into a banded LSH index
+  (:class:`~bastion.trafficking.minhash.BandIndex`, 32 bands of 4 rows: a pair is a
+  candidate with probability 1 - (1 - J^4)^32, i.e. 0.87 at Jaccard 0.5, 0.99 at 0.6,
   0.05 at 0.2, so unrelated ads rarely need verifying); every LSH
   candidate is verified by the exact Jaccard similarity of the two shingle sets
   (``>= text_threshold``). Ads with fewer than ``min_shingles`` shingles are not text-linked
@@ -37,10 +38,10 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from datasketch import MinHash, MinHashLSH
 
 from bastion.errors import Conflict, InvalidInput, NotFound
 from bastion.index.pdq import DEFAULT_THRESHOLD, PdqIndex
+from bastion.trafficking.minhash import BandIndex, MinHasher
 from bastion.trafficking.schemas import format_time
 from bastion.trafficking.template import Template, build_template
 
@@ -169,12 +170,14 @@ def jaccard(a: npt.NDArray[np.uint32], b: npt.NDArray[np.uint32]) -> float:
     """Jaccard similarity of two sorted distinct arrays (0.0 when both are empty)."""
     if a.size == 0 and b.size == 0:
         return 0.0
-    inter = np.intersect1d(a, b, assume_unique=True).size
+    if a.size > b.size:
+        a, b = b, a
+    if a.size == 0:
+        return 0.0
+    at = np.searchsorted(b, a)
+    at[at == b.size] = 0
+    inter = int(np.count_nonzero(b[at] == a))
     return inter / (a.size + b.size - inter)
-
-
-def _identity(x: int) -> int:
-    return x
 
 
 class AdNetworks:
@@ -211,8 +214,8 @@ class AdNetworks:
         self.text_threshold = text_threshold
         self.min_shingles = min_shingles
         self.keep_text = keep_text
-        self._lsh = MinHashLSH(num_perm=NUM_PERM, params=lsh_bands)
-        self._perms = MinHash(num_perm=NUM_PERM, seed=1).permutations
+        self._lsh = BandIndex(*lsh_bands)
+        self._hasher = MinHasher(NUM_PERM, seed=1)
         self._pdq = PdqIndex(pdq_threshold)
         self._photo_owner: list[int] = []
         self._ads: list[NetworkAd] = []
@@ -285,19 +288,14 @@ class AdNetworks:
         self._oldest[seq] = seq
         return seq
 
-    def _minhash(self, sh: npt.NDArray[np.uint32]) -> MinHash:
-        m = MinHash(num_perm=NUM_PERM, hashfunc=_identity, permutations=self._perms)
-        m.update_batch(sh.tolist())
-        return m
-
     def _text_of(self, ad: NetworkAd, seq: int) -> tuple[npt.NDArray[np.uint32] | None,
-                                                         MinHash | None]:
+                                                         npt.NDArray[np.uint64] | None]:
         sh = shingle_hashes(ad.text)
         if sh.size < self.min_shingles:
             self._shingles.append(None)
             return None, None
         self._shingles.append(sh)
-        return sh, self._minhash(sh)
+        return sh, self._lsh.keys(self._hasher.signature(sh))
 
     def _contact_links(self, seq: int, ad: NetworkAd) -> list[tuple[int, LinkKind, str]]:
         out: list[tuple[int, LinkKind, str]] = []
@@ -340,7 +338,7 @@ class AdNetworks:
             self._photo_owner.extend([seq] * len(hashes))
         sh, mh = self._text_of(ad, seq)
         if sh is not None and mh is not None:
-            links.extend(self._verified_text_links(seq, sh, self._lsh.query(mh)))
+            links.extend(self._verified_text_links(seq, sh, sorted(self._lsh.query(mh))))
             self._lsh.insert(seq, mh)
         self._record(seq, links)
         return self._net_id(self._find(seq))
@@ -361,7 +359,7 @@ class AdNetworks:
         return out
 
     def add_many(self, ads: Sequence[NetworkAd]) -> list[str]:
-        """Link a batch of ads (photos searched in one pass, LSH filled in one session) and
+        """Link a batch of ads (photos searched in one pass, LSH filled before it is queried) and
         return their network ids, in order. Same networks as adding them one at a time."""
         seqs = [self._register(ad) for ad in ads]
         links: dict[int, list[tuple[int, LinkKind, str]]] = {s: [] for s in seqs}
@@ -383,16 +381,15 @@ class AdNetworks:
                 if a != b:
                     links[max(a, b)].append((min(a, b), "photo", str(dist)))
         # text: one insertion session, then queries
-        mhs: list[tuple[int, npt.NDArray[np.uint32], MinHash]] = []
+        mhs: list[tuple[int, npt.NDArray[np.uint32], npt.NDArray[np.uint64]]] = []
         for seq, ad in zip(seqs, ads, strict=True):
             sh, mh = self._text_of(ad, seq)
             if sh is not None and mh is not None:
                 mhs.append((seq, sh, mh))
-        with self._lsh.insertion_session() as session:
-            for seq, _, mh in mhs:
-                session.insert(seq, mh)
+        for seq, _, mh in mhs:
+            self._lsh.insert(seq, mh)
         for seq, sh, mh in mhs:
-            cands = [c for c in self._lsh.query(mh) if c < seq]
+            cands = sorted(c for c in self._lsh.query(mh) if c < seq)
             links[seq].extend(self._verified_text_links(seq, sh, cands))
         for seq in seqs:
             self._record(seq, links[seq])

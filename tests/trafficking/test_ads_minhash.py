@@ -1,0 +1,77 @@
+"""MinHash signatures, the banded LSH index and the exact Jaccard check of ad networks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bastion.errors import InvalidInput
+from bastion.trafficking import minhash
+from bastion.trafficking.minhash import BandIndex, MinHasher
+from bastion.trafficking.networks import jaccard
+
+
+def _set(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.unique(rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32))
+
+
+def test_signature_agreement_estimates_jaccard() -> None:
+    rng = np.random.default_rng(3)
+    hasher = MinHasher(256, seed=1)
+    base = _set(rng, 400)
+    for keep in (400, 300, 200, 100):
+        other = np.unique(np.concatenate([base[:keep], _set(rng, 400 - keep)]))
+        true = jaccard(base, other)
+        est = float(np.mean(hasher.signature(base) == hasher.signature(other)))
+        assert abs(est - true) < 0.1, (keep, true, est)
+
+
+def test_signature_is_order_and_duplicate_free_and_seeded() -> None:
+    rng = np.random.default_rng(4)
+    s = _set(rng, 50)
+    h = MinHasher(128, seed=1)
+    assert np.array_equal(h.signature(s), h.signature(np.concatenate([s[::-1], s[:5]])))
+    assert np.array_equal(h.signature(s), MinHasher(128, seed=1).signature(s))
+    assert not np.array_equal(h.signature(s), MinHasher(128, seed=2).signature(s))
+    with pytest.raises(InvalidInput):
+        h.signature(np.zeros(0, np.uint32))
+    with pytest.raises(InvalidInput):
+        MinHasher(0)
+
+
+def test_band_index_finds_near_duplicates_before_and_after_merging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(minhash, "MIN_BUFFER", 64)  # merge into the arrays every few items
+    rng = np.random.default_rng(5)
+    hasher = MinHasher(128)
+    index = BandIndex(32, 4)
+    sets = [_set(rng, 60) for _ in range(40)]
+    for i, s in enumerate(sets):
+        index.insert(i, index.keys(hasher.signature(s)))
+    assert len(index) == 40 and index.nbytes() > 0
+    for i, s in enumerate(sets):
+        near = np.unique(np.concatenate([s[:55], _set(rng, 5)]))  # Jaccard ~0.85
+        found = index.query(index.keys(hasher.signature(near)))
+        assert i in found
+        assert len(found) <= 2  # unrelated random sets are (almost) never candidates
+
+
+def test_band_index_rejects_bad_shapes() -> None:
+    with pytest.raises(InvalidInput):
+        BandIndex(0, 4)
+    with pytest.raises(InvalidInput):
+        BandIndex(32, 4).keys(np.zeros(64, np.uint32))
+
+
+def test_jaccard_matches_python_sets() -> None:
+    rng = np.random.default_rng(6)
+    for _ in range(200):
+        a = _set(rng, int(rng.integers(0, 20)) + 1) % np.uint32(40)
+        b = _set(rng, int(rng.integers(0, 20)) + 1) % np.uint32(40)
+        a, b = np.unique(a), np.unique(b)
+        sa, sb = set(a.tolist()), set(b.tolist())
+        assert jaccard(a, b) == pytest.approx(len(sa & sb) / len(sa | sb))
+    empty = np.zeros(0, np.uint32)
+    assert jaccard(empty, empty) == 0.0
+    assert jaccard(empty, np.array([1], np.uint32)) == 0.0
