@@ -33,6 +33,7 @@ COMMAND_MODULES: dict[str, str] = {
     "policy": "policy_cmd",
     "case": "case_cmd",
     "user": "user_cmd",
+    "evidence": "evidence_cmd",
 }
 
 
