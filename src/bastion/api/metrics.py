@@ -9,6 +9,14 @@ metric                                     meaning
 ``bastion_index_ready``                    1 once the bank indexes are loaded
 ``bastion_index_entries``                  live entries per index (``pdq:whole``, ``md5`` ...)
 ``bastion_index_load_seconds``             seconds the last snapshot load took
+``bastion_actions``                        outbox actions by state (alert on ``dead`` > 0)
+``bastion_report_alerts``                  CyberTipline reports needing attention, by
+                                           ``kind``: ``overdue`` (not submitted within
+                                           ``report_alert_hours``), ``needs_reconciliation``,
+                                           ``failed`` (alert on any > 0)
+``bastion_preserved_items``                reported items under preservation
+``bastion_preservation_purge_due``         preserved items past their clock, unheld
+                                           (alert when it stays > 0: the purge is not running)
 =========================================  ==============================================
 
 Each app has its own registry (several apps in one test process never collide).
@@ -24,7 +32,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bastion.config import Settings
 from bastion.scan.service import MatchService
+from bastion.store.database import Database
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -56,9 +66,46 @@ class Metrics:
             "bastion_index_load_seconds", "Seconds the last index load took",
             registry=self.registry,
         )
+        self.actions = Gauge(
+            "bastion_actions", "Outbox actions by state", ("state",), registry=self.registry
+        )
+        self.report_alerts = Gauge(
+            "bastion_report_alerts", "CyberTipline reports needing attention", ("kind",),
+            registry=self.registry,
+        )
+        self.preserved = Gauge(
+            "bastion_preserved_items", "Reported items under preservation",
+            registry=self.registry,
+        )
+        self.purge_due = Gauge(
+            "bastion_preservation_purge_due", "Preserved items past their clock, unheld",
+            registry=self.registry,
+        )
 
-    def render(self, matcher: MatchService) -> bytes:
-        """The exposition text, index gauges refreshed from ``matcher``."""
+    def refresh_alerts(self, db: Database, settings: Settings) -> None:
+        """Set the outbox, report and preservation gauges from the store."""
+        from sqlalchemy import func, select
+
+        from bastion.actions.outbox import counts
+        from bastion.evidence.preservation import due_for_purge
+        from bastion.reporting.service import alert_counts
+        from bastion.store.models_preservation import PreservedItem
+
+        with db.read() as session:
+            for state, n in counts(session).items():
+                self.actions.labels(state=state).set(n)
+            for kind, n in alert_counts(session, settings=settings).items():
+                self.report_alerts.labels(kind=kind).set(n)
+            self.preserved.set(session.execute(
+                select(func.count()).select_from(PreservedItem)).scalar_one())
+            self.purge_due.set(len(due_for_purge(session)))
+
+    def render(self, matcher: MatchService, *, db: Database | None = None,
+               settings: Settings | None = None) -> bytes:
+        """The exposition text, index gauges refreshed from ``matcher`` and, given ``db``
+        and ``settings``, the alert gauges from the store (:meth:`refresh_alerts`)."""
+        if db is not None and settings is not None:
+            self.refresh_alerts(db, settings)
         self.index_ready.set(1 if matcher.ready else 0)
         if matcher.ready:
             for name, n in matcher.matcher.stats().entries.items():

@@ -21,4 +21,5 @@ router = APIRouter(tags=["metrics"])
 )
 def metrics(svc: Svc) -> Response:
     """This process's metrics in the Prometheus text format."""
-    return Response(svc.metrics.render(svc.matcher), media_type=CONTENT_TYPE_LATEST)
+    return Response(svc.metrics.render(svc.matcher, db=svc.db, settings=svc.settings),
+                    media_type=CONTENT_TYPE_LATEST)
