@@ -1,4 +1,4 @@
-"""``bastion ads scan / networks / fit`` end to end (file-backed ad store in a temp home)."""
+"""``bastion ads scan / networks / fit`` end to end (ads in the main store of a temp home)."""
 
 from __future__ import annotations
 

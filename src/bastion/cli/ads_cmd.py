@@ -3,7 +3,8 @@
 ``bastion ads scan [--json] FILE|-`` reads JSON lines, one ad per line (``ad_id``, ``text``,
 optional ``title``, ``location``, ``posted_at`` (RFC 3339), ``images`` (paths, relative to the
 input file's folder; to the working directory for ``-``), ``pdq`` (hashes)), keeps them in the
-data directory's ad store, links them into networks, and prints one object per ad: ``ad_id``,
+main store (the ``ads`` table, shared with ``POST /v1/content``), links them into networks,
+and prints one object per ad: ``ad_id``,
 ``score``, ``lexicon_version``, ``indicators``, ``contacts``, ``network_id`` (and ``notes``,
 e.g. images not hashed). ``bastion ads networks [--json]`` prints one object per network.
 ``bastion ads fit LABELLED.jsonl`` refits the lexicon's weights (needs ``bastion[ads]``).
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,8 +26,8 @@ import typer
 
 from bastion.config import load_settings
 from bastion.errors import BastionError, InvalidInput
+from bastion.trafficking.adstore import AdRepository, active_lexicon, ads_dir
 from bastion.trafficking.contacts import DEFAULT_REGION
-from bastion.trafficking.filestore import open_store
 from bastion.trafficking.fit import fit_lexicon, parse_labelled
 from bastion.trafficking.lexicon import load_lexicon
 from bastion.trafficking.schemas import Ad, AdResult
@@ -35,6 +37,8 @@ from bastion.trafficking.service import analyse_ad, photo_hashes, with_photos
 MAX_INPUT_LINE = 1 << 20
 #: Image paths per ad.
 MAX_IMAGES = 64
+#: Ads stored per write transaction.
+SCAN_BATCH = 200
 
 ads_app = typer.Typer(
     name="ads",
@@ -46,7 +50,7 @@ ads_app = typer.Typer(
 DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", envvar="BASTION_HOME",
-                 help="Data directory (the ad store is in its ads/ folder)."),
+                 help="Data directory (settings, database, the fitted lexicon in ads/)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
 
@@ -106,12 +110,20 @@ def scan_command(
         "--lexicon", help="Lexicon TOML (default: the store's fitted one, else v1).")] = None,
 ) -> None:
     """Analyse ads (JSON lines), keep them, link them into networks, print the results."""
+    from bastion.store.database import open_database
+
     settings = load_settings(home=data_dir)
     base_dir = Path.cwd() if source == "-" else Path(source).resolve().parent
     problems = 0
-    with open_store(settings.home) as store:
-        lexicon = load_lexicon(lexicon_path) if lexicon_path else store.active_lexicon()
+    lexicon = load_lexicon(lexicon_path) if lexicon_path else active_lexicon(settings.home)
+    db = open_database(settings)
+    repo = AdRepository(db)
+    with ExitStack() as stack:
+        session = None
+        in_batch = 0
         for n, line in _lines(source):
+            if session is None:
+                session = stack.enter_context(db.write())
             if not line.strip():
                 continue
             try:
@@ -137,17 +149,21 @@ def scan_command(
                         print(f"bastion ads: line {n}: image {b.path} not scanned: {b.reason}",
                               file=sys.stderr)
                         problems += 1
-                if ad.ad_id in store:
-                    kept = store.results[ad.ad_id]
+                kept = repo.get(session, ad.ad_id)
+                if kept is not None:
                     result = AdResult(kept.ad_id, kept.score, kept.indicators, kept.contacts,
-                                      kept.lexicon_version, store.network_of(ad.ad_id),
+                                      kept.lexicon_version, kept.network_id,
                                       (*kept.notes, "ad_id already stored; first version kept"))
                 else:
                     result = analyse_ad(ad, lexicon, default_region=region)
                     result = AdResult(result.ad_id, result.score, result.indicators,
                                       result.contacts, result.lexicon_version, None,
                                       tuple(notes))
-                    result = store.keep(ad, result)
+                    result = repo.keep(session, ad, result, source="cli")
+                    in_batch += 1
+                    if in_batch >= SCAN_BATCH:
+                        stack.close()  # commit this batch
+                        session, in_batch = None, 0
             except BastionError as exc:
                 print(f"bastion ads: line {n}: {exc.message}", file=sys.stderr)
                 problems += 1
@@ -156,6 +172,8 @@ def scan_command(
                 _print_json(result.to_json())
             else:
                 print(_render(result))
+        stack.close()
+    db.dispose()
     if problems:
         raise typer.Exit(2)
 
@@ -167,9 +185,14 @@ def networks_command(
     min_size: Annotated[int, typer.Option(min=1, help="Smallest network shown.")] = 2,
 ) -> None:
     """Print the networks of the stored ads (largest first in text mode)."""
+    from bastion.store.database import open_database
+
     settings = load_settings(home=data_dir)
-    with open_store(settings.home, write=False) as store:
-        nets = store.networks.summaries(min_size=min_size)
+    db = open_database(settings)
+    try:
+        nets = AdRepository(db).networks().summaries(min_size=min_size)
+    finally:
+        db.dispose()
     if as_json:
         for net in nets:
             _print_json(net.to_json())
@@ -204,12 +227,16 @@ def fit_command(
         raise InvalidInput(f"cannot read {labelled}: {exc}") from exc
     for n, reason in bad:
         print(f"bastion ads fit: line {n}: {reason}", file=sys.stderr)
-    with open_store(settings.home) as store:
-        report = fit_lexicon(examples, store.active_lexicon(), c=c, default_region=region)
-        target = out or store.directory / "lexicon.toml"
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(report.lexicon.to_toml(), encoding="utf-8")
-        tmp.replace(target)
+    report = fit_lexicon(examples, active_lexicon(settings.home), c=c, default_region=region)
+    if out is None:
+        try:
+            ads_dir(settings.home).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidInput(f"cannot use {ads_dir(settings.home)}: {exc}") from exc
+    target = out or ads_dir(settings.home) / "lexicon.toml"
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(report.lexicon.to_toml(), encoding="utf-8")
+    tmp.replace(target)
     if as_json:
         _print_json({**report.to_json(), "written": str(target)})
     else:

@@ -226,6 +226,7 @@ class StoreMeta(Base):
 # The service's tables (API keys, content verdicts) live in their own module; importing it
 # here puts them in ``Base.metadata`` for Alembic and the schema test.
 from bastion.store import models_actions as _models_actions  # noqa: E402, F401
+from bastion.store import models_ads as _models_ads  # noqa: E402, F401
 from bastion.store import models_api as _models_api  # noqa: E402, F401
 from bastion.store import models_preservation as _models_preservation  # noqa: E402, F401
 from bastion.store import models_review as _models_review  # noqa: E402, F401

@@ -421,6 +421,17 @@ class AdNetworks:
             out.append(frozenset(self._ads[s].ad_id for s in self._members[root]))
         return out
 
+    def size_and_cities(self, network_id: str) -> tuple[int, int]:
+        """``(ads, distinct cities)`` of a network (merged ids resolved; cities compared
+        casefolded, ads without a location not counted). Raises NotFound."""
+        root = self._root_of_id(self.resolve(network_id))
+        if root is None:  # pragma: no cover - resolve() checked it
+            raise NotFound(f"no network {network_id!r}")
+        members = self._members[root]
+        cities = {(self._ads[s].location or "").strip().casefold() for s in members}
+        cities.discard("")
+        return len(members), len(cities)
+
     def network_ids(self, *, min_size: int = 1) -> list[str]:
         """Current network ids with at least ``min_size`` ads, oldest first."""
         roots = sorted(self._members, key=lambda r: self._oldest[r])

@@ -1,0 +1,176 @@
+"""Analysed ads kept in Bastion's main store, and their networks rebuilt from it.
+
+:class:`AdRepository` is what ``bastion ads scan``/``networks`` and ``POST /v1/content`` (for
+ads) share::
+
+    repo = AdRepository(db)                       # networks load lazily from the ``ads`` table
+    with db.write() as session:
+        kept = repo.keep(session, ad, result, source="api")   # result with its network_id
+    repo.networks().summaries()
+
+Rows of :class:`~bastion.store.models_ads.StoredAd` are the ads in arrival order (row id).
+Networks are not stored: on first use the repository replays the rows by id into a fresh
+:class:`~bastion.trafficking.networks.AdNetworks` (one incremental add per ad, same networks
+and ids as when they arrived), and before each new ad it catches up on rows other processes
+stored since (re-reading the last :data:`CATCH_UP_WINDOW` ids, so a row committed late, out
+of id order, is still picked up; in that case this process's network ids may differ from a
+replay's until it restarts). When the surrounding transaction fails, :meth:`discard` drops the
+in-memory networks, which are rebuilt on next use.
+
+The active lexicon stays a file: ``$BASTION_HOME/ads/lexicon.toml`` when ``bastion ads fit``
+wrote one, else the shipped ``v1`` (:func:`active_lexicon`).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bastion.errors import Conflict, InvalidInput, NotFound
+from bastion.store.models_ads import StoredAd
+from bastion.trafficking.lexicon import Lexicon, load_lexicon
+from bastion.trafficking.networks import AdNetworks
+from bastion.trafficking.schemas import Ad, AdResult, Contact, Indicator
+from bastion.trafficking.service import network_ad
+
+#: Ids below the newest loaded one that a catch-up reads again (rows committed out of order).
+CATCH_UP_WINDOW = 1_000
+#: Rows read per query while replaying.
+_REPLAY_CHUNK = 5_000
+
+
+def ads_dir(home: Path) -> Path:
+    """The folder of ad files (the fitted lexicon) under the data directory ``home``."""
+    return home / "ads"
+
+
+def active_lexicon(home: Path) -> Lexicon:
+    """``$BASTION_HOME/ads/lexicon.toml`` if ``bastion ads fit`` wrote one, else ``v1``.
+    Raises InvalidInput for a malformed lexicon file."""
+    path = ads_dir(home) / "lexicon.toml"
+    return load_lexicon(path if path.is_file() else None)
+
+
+def result_json(result: AdResult) -> dict[str, Any]:
+    """What is stored of a result: the scan object without ``network_id`` and ``ad_id``."""
+    out = result.to_json()
+    out.pop("network_id", None)
+    out.pop("ad_id", None)
+    return out
+
+
+def result_from_row(row: StoredAd, network_id: str | None = None) -> AdResult:
+    """The :class:`AdResult` of a stored row. Raises InvalidInput for a corrupt row."""
+    obj = row.result
+    try:
+        inds = tuple(
+            Indicator(i["id"], (int(i["span"][0]), int(i["span"][1])), float(i["weight"]),
+                      i["source"], i["evidence"], i["category"], i.get("matched", ""),
+                      i.get("field", "text"))
+            for i in obj.get("indicators", [])
+        )
+        contacts = tuple(Contact.from_json(c) for c in obj.get("contacts", []))
+        return AdResult(row.ad_id, float(row.score), inds, contacts,
+                        str(obj.get("lexicon_version", "")), network_id,
+                        tuple(obj.get("notes", [])))
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise InvalidInput(f"stored ad {row.ad_id!r} is corrupt: {exc}") from exc
+
+
+def ad_from_row(row: StoredAd) -> Ad:
+    """The :class:`Ad` of a stored row."""
+    return Ad(ad_id=row.ad_id, text=row.text, title=row.title, location=row.location,
+              posted_at=row.posted_at, pdq=tuple(row.pdq or ()))
+
+
+class AdRepository:
+    """Ads in the main store and their in-memory networks (see the module docstring).
+
+    ``db`` is a :class:`~bastion.store.database.Database`; ``keep_text=False`` keeps ad texts
+    out of memory (networks then have no template). Thread-safe: one lock serialises linking.
+    """
+
+    def __init__(self, db: Any, *, keep_text: bool = True) -> None:
+        self.db = db
+        self.keep_text = keep_text
+        self._lock = threading.RLock()
+        self._networks: AdNetworks | None = None
+        self._last_id = 0
+
+    def _load(self, session: Session) -> AdNetworks:
+        if self._networks is None:
+            self._networks = AdNetworks(keep_text=self.keep_text)
+            self._last_id = 0
+        nets = self._networks
+        low = max(0, self._last_id - CATCH_UP_WINDOW)
+        while True:
+            rows = session.execute(
+                select(StoredAd).where(StoredAd.id > low).order_by(StoredAd.id)
+                .limit(_REPLAY_CHUNK)
+            ).scalars().all()
+            if not rows:
+                return nets
+            for row in rows:
+                if row.ad_id not in nets:
+                    nets.add(network_ad(ad_from_row(row), result_from_row(row)))
+                self._last_id = max(self._last_id, row.id)
+            low = rows[-1].id
+
+    def networks(self, session: Session | None = None) -> AdNetworks:
+        """The networks of every stored ad (loading or catching up first)."""
+        with self._lock:
+            if session is not None:
+                return self._load(session)
+            with self.db.read() as s:
+                return self._load(s)
+
+    def get(self, session: Session, ad_id: str) -> AdResult | None:
+        """The stored result of ``ad_id`` with its current network id, or None."""
+        row = session.execute(
+            select(StoredAd).where(StoredAd.ad_id == ad_id)).scalar_one_or_none()
+        if row is None:
+            return None
+        with self._lock:
+            nets = self._load(session)
+            return result_from_row(row, nets.network_of(ad_id) if ad_id in nets else None)
+
+    def count(self, session: Session) -> int:
+        """Stored ads."""
+        return int(session.execute(select(func.count()).select_from(StoredAd)).scalar_one())
+
+    def keep(self, session: Session, ad: Ad, result: AdResult, *, source: str) -> AdResult:
+        """Store ``ad`` with ``result`` in ``session``'s transaction, link it, and return the
+        result with its ``network_id``. Raises Conflict when ``ad_id`` is stored already.
+        Call :meth:`discard` if the transaction then fails."""
+        with self._lock:
+            nets = self._load(session)
+            if ad.ad_id in nets:
+                raise Conflict(f"ad {ad.ad_id!r} is already stored")
+            row = StoredAd(
+                ad_id=ad.ad_id, text=ad.text, title=ad.title, location=ad.location,
+                posted_at=ad.posted_at, pdq=list(ad.pdq), score=result.score,
+                result=result_json(result), source=source[:16],
+            )
+            session.add(row)
+            session.flush()
+            network_id = nets.add(network_ad(ad, result))
+            self._last_id = max(self._last_id, row.id)
+            return AdResult(result.ad_id, result.score, result.indicators, result.contacts,
+                            result.lexicon_version, network_id, result.notes)
+
+    def network_size(self, network_id: str) -> tuple[int, int]:
+        """``(ads, distinct cities)`` of a loaded network. Raises NotFound."""
+        with self._lock:
+            if self._networks is None:
+                raise NotFound(f"no network {network_id!r}")
+            return self._networks.size_and_cities(network_id)
+
+    def discard(self) -> None:
+        """Forget the in-memory networks (after a failed transaction); rebuilt on next use."""
+        with self._lock:
+            self._networks = None
+            self._last_id = 0
