@@ -108,6 +108,8 @@ def test_reviewer_path(ui: Ui) -> None:
                data={"csrf": csrf, "decision": "not_violating"}, follow_redirects=False)
     assert r.status_code == 303
     assert f"/ui/cases/{case_id}" not in c.get("/ui/queue").text
+    banks_page = c.get("/ui/banks").text  # the false-positive vote is visible
+    assert 'id="fp-votes"' in banks_page and "<td>sample</td>" in banks_page
     # a reviewer cannot open admin or audit pages
     assert c.get("/ui/admin").status_code == 403
     assert c.get("/ui/audit").status_code == 403
