@@ -128,6 +128,10 @@ class Settings(BaseModel):
     fetch_max_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     #: Seconds one URL fetch may take in all (redirects included).
     fetch_timeout_s: float = Field(default=15.0, gt=0)
+    #: Analyse every submitted item with ``text`` as a classified ad (issue 8: contacts,
+    #: trafficking indicators, score, ad network). Off: only items whose request carries ad
+    #: fields (``title``, ``location``, ``posted_at``) are analysed; other uploads pay nothing.
+    ads_analysis: bool = False
     #: The policy (the ``[policy]`` table; validated by :func:`bastion.policy.load_policy`).
     policy: dict[str, Any] = Field(default_factory=dict)
     #: Review settings (the ``[review]`` table).
@@ -176,6 +180,10 @@ class Settings(BaseModel):
     #: Days a reported item's bytes and metadata are preserved from the report (18 U.S.C.
     #: 2258A(h) as amended by the REPORT Act: one year); may only be raised.
     preservation_days: int = Field(default=365, ge=365)
+    #: Approve report drafts without an admin when every case of the incident is a reviewer's
+    #: ``csam`` decision on an exact (MD5/SHA-1/SHA-256) match in a bank with ``auto_action``
+    #: (verified material).
+    cybertipline_auto_approve_verified: bool = False
 
     @field_validator("webhook_urls", mode="before")
     @classmethod
