@@ -19,7 +19,7 @@ from bastion.cases import service as cases
 from bastion.config import Settings, load_settings
 from bastion.content.schemas import ContentMeta
 from bastion.content.service import ContentService
-from bastion.errors import Conflict, InvalidInput, PolicyDenied
+from bastion.errors import Conflict, InvalidInput, NotFound, PolicyDenied
 from bastion.evidence import preservation as pres
 from bastion.evidence.keys import MasterKey
 from bastion.evidence.preview import blurred_preview
@@ -70,13 +70,16 @@ class Env:
                                    actor="t")
         else:
             case_id = int(v.case_id)
-        with self.db.write() as s:
-            cases.decide(s, case_id=case_id, reviewer=self.reviewer, decision="csam",
-                         classification="A1", policy=self.policy, settings=self.settings)
+        self.decide_csam(case_id)
         with self.db.write() as s:
             item = pres.preserve(s, vault=self.vault, case_id=case_id,
                                  settings=self.settings, actor="system:report", now=T0)
         return case_id, item.id
+
+    def decide_csam(self, case_id: int) -> None:
+        with self.db.write() as s:
+            cases.decide(s, case_id=case_id, reviewer=self.reviewer, decision="csam",
+                         classification="A1", policy=self.policy, settings=self.settings)
 
     def close(self) -> None:
         self.matcher.close()
@@ -239,3 +242,20 @@ def test_export_needs_a_second_admin_and_carries_a_manifest(env: Env, tmp_path: 
         ev = s.execute(select(AuditEvent).where(AuditEvent.action == "evidence.export")
                        ).scalars().one()
         assert (ev.detail or {})["reference"] == "warrant 26-0412"
+
+
+def test_upkeep_round_purges_what_expired(env: Env) -> None:
+    from bastion.content.maintenance import run_round
+    from bastion.store.types import utcnow
+
+    data = BRIDGE.read_bytes()
+    meta = ContentMeta(content_id="post-old", user_id="user-old", ip="192.0.2.50")
+    case_id = int(env.svc.submit_bytes(data, meta, actor="t").case_id or 0)
+    env.decide_csam(case_id)
+    with env.db.write() as s:
+        item = pres.preserve(s, vault=env.vault, case_id=case_id, settings=env.settings,
+                             actor="t", now=utcnow() - timedelta(days=366))
+    assert run_round(env.db, env.settings).preserved_purged == 1
+    with env.db.read() as s, pytest.raises(NotFound):
+        pres.get(s, item_id=item.id)
+    assert run_round(env.db, env.settings).preserved_purged == 0

@@ -8,7 +8,8 @@
   (:func:`bastion.banks.service.release_due_entries`) and purge content-log items older
   than ``Settings.content_log_days`` (:func:`bastion.store.content_log.purge_content_log`),
   and destroy case media whose retention ended
-  (:func:`bastion.evidence.vault.purge_due_media`).
+  (:func:`bastion.evidence.vault.purge_due_media`) and preserved reported items whose
+  preservation ended, unheld (:func:`bastion.evidence.preservation.purge_expired`).
 
 :class:`Maintenance` runs both in a daemon thread (``bastion serve``), or in the foreground
 (``bastion worker``, for deployments that keep it out of the API processes). A failing step
@@ -45,6 +46,8 @@ class RoundReport:
     purged: int
     #: Case media destroyed because its retention ended (benign decisions).
     media_destroyed: int = 0
+    #: Preserved reported items purged (preservation ended, no hold).
+    preserved_purged: int = 0
 
 
 def run_round(db: Database, settings: Settings) -> RoundReport:
@@ -57,7 +60,10 @@ def run_round(db: Database, settings: Settings) -> RoundReport:
 
     with db.write() as session:
         destroyed = purge_due_media(session, settings.home.resolve() / "evidence")
-    return RoundReport(released, purged, destroyed)
+    from bastion.evidence.preservation import purge_expired
+
+    preserved = purge_expired(db, vault_root=settings.home.resolve() / "evidence")
+    return RoundReport(released, purged, destroyed, len(preserved))
 
 
 class Maintenance:
