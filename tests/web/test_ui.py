@@ -288,3 +288,12 @@ def test_break_prompt_after_reveals(db: Database, tmp_path: Path) -> None:
     assert "Please take a break" in c.get("/ui/queue").text
     adm = _signed_in(ui, "admin")
     assert "<td>reviewer</td><td>1</td>" in adm.get("/ui/admin").text  # exposure totals
+
+
+def test_bad_ids_and_filters_are_clear_errors(ui: Ui) -> None:
+    c = _signed_in(ui, "reviewer")
+    assert c.get("/ui/cases/99999999999999999999999").status_code == 422
+    assert c.get("/ui/cases/0").status_code == 422
+    assert c.get("/ui/cases/12345").status_code == 404
+    assert c.get("/ui/queue?min_priority=abc").status_code == 422
+    assert c.get("/ui/queue?state=nonsense").status_code == 400

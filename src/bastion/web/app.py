@@ -24,9 +24,10 @@ import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as FastApiPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -58,6 +59,9 @@ from bastion.web.guard import (
 )
 
 _HERE = Path(__file__).resolve().parent
+
+#: A case id in a URL (a positive 63-bit integer).
+CaseId = Annotated[int, FastApiPath(ge=1, le=2**63 - 1)]
 PREFIX = "/ui"
 
 #: Security headers on every UI response.
@@ -224,8 +228,11 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
         return RedirectResponse(f"{PREFIX}/queue", status_code=303, headers=HEADERS)
 
     @ui.get(f"{PREFIX}/queue")
-    def queue(request: Request, state: str | None = None, min_priority: int = 0,
-              bank: str | None = None, older_than_hours: float | None = None) -> Response:
+    def queue(request: Request, state: str | None = None,
+              min_priority: Annotated[int, Query(ge=0, le=100)] = 0,
+              bank: Annotated[str | None, Query(max_length=100)] = None,
+              older_than_hours: Annotated[float | None, Query(ge=0, le=87600)] = None,
+              ) -> Response:
         viewer = viewer_of(request)
         states = [state] if state else list(QUEUE_STATES)
         before = None if older_than_hours is None else utcnow() - timedelta(
@@ -242,7 +249,7 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
                     older_than_hours=older_than_hours)
 
     @ui.get(f"{PREFIX}/cases/{{case_id}}")
-    def case_page(request: Request, case_id: int, revealed: str | None = None) -> Response:
+    def case_page(request: Request, case_id: CaseId, revealed: str | None = None) -> Response:
         viewer = viewer_of(request)
         notice = None
         with db.write() as s:
@@ -270,7 +277,7 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
                     age=_age(utcnow() - case.opened_at))
 
     @ui.post(f"{PREFIX}/cases/{{case_id}}/decide")
-    async def decide(request: Request, case_id: int) -> Response:
+    async def decide(request: Request, case_id: CaseId) -> Response:
         form = await request.form(max_files=0, max_fields=20)
         viewer = viewer_of(request)
         check_csrf(viewer, form.get("csrf"))
@@ -287,7 +294,7 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
     # -- media ---------------------------------------------------------------------------
 
     @ui.post(f"{PREFIX}/cases/{{case_id}}/fetch-media")
-    async def fetch_media(request: Request, case_id: int) -> Response:
+    async def fetch_media(request: Request, case_id: CaseId) -> Response:
         form = await request.form(max_files=0, max_fields=10)
         viewer = viewer_of(request)
         check_csrf(viewer, form.get("csrf"))
@@ -316,7 +323,7 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
         return vault.read(s, case.evidence_id)
 
     @ui.get(f"{PREFIX}/media/{{case_id}}/preview")
-    def preview(request: Request, case_id: int) -> Response:
+    def preview(request: Request, case_id: CaseId) -> Response:
         viewer = viewer_of(request)
         require_role(viewer, "reviewer", "admin")
         with db.write() as s:
@@ -332,7 +339,7 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
         return Response(jpeg, media_type="image/jpeg", headers=HEADERS)
 
     @ui.post(f"{PREFIX}/cases/{{case_id}}/reveal")
-    async def reveal(request: Request, case_id: int) -> Response:
+    async def reveal(request: Request, case_id: CaseId) -> Response:
         form = await request.form(max_files=0, max_fields=10)
         viewer = viewer_of(request)
         check_csrf(viewer, form.get("csrf"))
