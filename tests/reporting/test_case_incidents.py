@@ -7,6 +7,7 @@ in a verified bank."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -233,3 +234,47 @@ def test_auto_approval_only_for_exact_matches_in_a_verified_bank(
             assert s.execute(select(CyberTipReportRow.id)).scalars().all() == [v1.id, v2.id]
     finally:
         env.close()
+
+
+def test_report_from_cases_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bastion.cli.main import app
+    from bastion.store.database import open_database
+
+    env = {"BASTION_HOME": str(tmp_path), "BASTION_MASTER_KEY": "cd" * 32,
+           "BASTION_CYBERTIPLINE_XSD": str(XSD)}
+    settings = load_settings(environ=env)
+    policy = load_policy({})
+    db = open_database(settings)
+    try:
+        vault = open_vault(settings)
+        with db.write() as s:
+            ids = []
+            for i, user in enumerate(("u1", "u1", "u2")):
+                case = cases.open_case(s, content_id=f"cli-{i}", user_id=user, verdict_id=None,
+                                       source="flag", rule="flag", base_priority=50,
+                                       hide=False, matches=[], media="none", actor="t")
+                cases.attach_media(s, case_id=case.id,
+                                   data=(MODS / "aaa-orig.jpg").read_bytes(), vault=vault,
+                                   actor="t")
+                ids.append(case.id)
+        for cid in ids:
+            with db.write() as s:
+                cases.decide(s, case_id=cid, reviewer=1, decision="trafficking",
+                             policy=policy, settings=settings)
+    finally:
+        db.dispose()
+    runner = CliRunner()
+    r = runner.invoke(app, ["report", "from-cases"], env=env)
+    assert r.exit_code == 2 and r.stdout.count("refused") == 2 and "reportingPerson" in r.stdout
+    env["BASTION_CYBERTIPLINE_REPORTER_EMAIL"] = "ts@example.org"
+    env["BASTION_CYBERTIPLINE_REPORTER_FIRST_NAME"] = "Trust"
+    r = runner.invoke(app, ["report", "from-cases", "--json"], env=env)
+    assert r.exit_code == 0, r.stdout
+    out = {o["user_id"]: o for o in json.loads(r.stdout)}
+    assert out["u1"]["case_ids"] == ids[:2] and out["u2"]["case_ids"] == ids[2:]
+    assert {o["report"]["state"] for o in out.values()} == {"draft"}
+    assert [len(o["report"]["files"]) for o in out.values()] == [2, 1]
+    r = runner.invoke(app, ["report", "from-cases", "--json"], env=env)
+    assert r.exit_code == 0 and r.stdout.strip() == "[]"

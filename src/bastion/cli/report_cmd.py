@@ -5,6 +5,7 @@
     bastion report list [--state S] [--overdue] [--json]
     bastion report show ID [--json] [--xml]
     bastion report draft INCIDENT.json        a draft from a typed incident (JSON)
+    bastion report from-cases [--json]        drafts for every incident of decided cases
     bastion report approve ID                 draft (or fixed failed report) -> approved
     bastion report submit ID                  submit now (workers do it otherwise)
     bastion report retract ID
@@ -147,6 +148,35 @@ def draft_command(
     finally:
         db.dispose()
     typer.echo(f"report {v.id} drafted for incident {v.incident_key} ({len(v.files)} files)")
+
+
+@report_app.command("from-cases")
+def from_cases_command(json_out: JsonOpt = False, data_dir: DataDir = None) -> None:
+    """Draft one report per incident: each user's decided cases (csam,
+    child_exploitation_other, trafficking) not reported yet; the items are preserved.
+    Exit status 2 when any incident's report was refused (listed with the reason)."""
+    from bastion.evidence.vault import open_vault
+    from bastion.reporting import service
+    from bastion.reporting.case_incidents import draft_pending
+
+    settings, db = _open(data_dir)
+    try:
+        schema = service.load_schema(settings, _client_or_none(settings))
+        outcomes = draft_pending(db, schema=schema, settings=settings, actor="cli",
+                                 vault=open_vault(settings))
+    finally:
+        db.dispose()
+    if json_out:
+        typer.echo(json.dumps([{"user_id": o.user_id, "case_ids": list(o.case_ids),
+                                "report": None if o.report is None else o.report.to_json(),
+                                "error": o.error} for o in outcomes], indent=2))
+    else:
+        for o in outcomes:
+            typer.echo(f"user {o.user_id or '-'}\tcases {','.join(map(str, o.case_ids))}\t"
+                       + (f"report {o.report.id} {o.report.state}" if o.report is not None
+                          else f"refused: {o.error}"))
+    if any(o.report is None for o in outcomes):
+        raise typer.Exit(2)
 
 
 def _client_or_none(settings: Settings) -> CyberTiplineClient | None:

@@ -1,7 +1,11 @@
 """Reports to authorities: NCMEC's CyberTipline (XML documents, the Reporting API client,
 the report state machine) and a JSON export for authorities without an API.
 
-Wiring for the case service (one incident = one user's decided cases not yet reported)::
+From decided cases, :mod:`bastion.reporting.case_incidents` does all of the below
+(``draft_pending``; ``bastion report from-cases``): incidents, drafts, the cases' "reported"
+mark, preservation (:mod:`bastion.evidence.preservation`) and policy auto-approval.
+
+Wiring by hand (one incident = one user's decided cases not yet reported)::
 
     from bastion.reporting import service as reports
     from bastion.reporting.incident import Incident, IncidentFile, ReportedUser, ...

@@ -67,6 +67,7 @@ from bastion.reporting.incident import (
     ReportedUser,
 )
 from bastion.reporting.xml import CyberTiplineSchema
+from bastion.store.database import Database
 from bastion.store.models_actions import ActionRow, CyberTipReportRow
 from bastion.store.models_api import ContentVerdict
 from bastion.store.models_review import Case, CaseEvent
@@ -308,3 +309,39 @@ def draft_incident(
             session, case_ids=[int(c) for c in incident.case_ids]):
         view = reports.approve(session, view.id, actor="system:policy", now=at)
     return view
+
+
+@dataclass(frozen=True, slots=True)
+class DraftOutcome:
+    """What :func:`draft_pending` did for one incident: the report (None when refused) and
+    the refusal's message (e.g. :class:`ReportInvalid` naming the element)."""
+
+    user_id: str | None
+    case_ids: tuple[int, ...]
+    report: reports.ReportView | None
+    error: str | None
+
+
+def draft_pending(
+    db: Database, *, schema: CyberTiplineSchema, settings: Settings, actor: str,
+    vault: Vault | None = None, limit: int = 100, now: datetime | None = None,
+) -> list[DraftOutcome]:
+    """Draft a report for every pending incident (:func:`pending_incidents`, at most
+    ``limit``), each in its own transaction (:func:`draft_incident`); an incident whose
+    report is refused is rolled back alone and listed with the message (it stays pending
+    until fixed)."""
+    from bastion.errors import BastionError
+
+    with db.read() as session:
+        pending = pending_incidents(session, limit=limit)
+    out: list[DraftOutcome] = []
+    for p in pending:
+        try:
+            with db.write() as session:
+                view = draft_incident(session, case_ids=p.case_ids, schema=schema,
+                                      settings=settings, actor=actor, vault=vault, now=now)
+        except BastionError as exc:
+            out.append(DraftOutcome(p.user_id, p.case_ids, None, exc.message))
+        else:
+            out.append(DraftOutcome(p.user_id, p.case_ids, view, None))
+    return out
