@@ -68,6 +68,15 @@ class VerdictOut(BaseModel):
     submitted_at: str
     replayed: bool
     history: list[dict[str, Any]] | None = None
+    # Only when the item was analysed as a classified ad (issue 8):
+    score: float | None = Field(default=None, description="Ad: trafficking risk score 0-1")
+    indicators: list[dict[str, Any]] | None = Field(
+        default=None, description="Ad: indicators found (id, span, weight, source, ...)")
+    contacts: list[dict[str, Any]] | None = Field(
+        default=None, description="Ad: phones (E.164), e-mails, handles, URLs, with spans")
+    network_id: str | None = Field(default=None, description="Ad: its ad network when analysed")
+    network_size: int | None = Field(default=None, description="Ad: ads in that network then")
+    lexicon_version: str | None = None
 
 
 class SignalIn(BaseModel):

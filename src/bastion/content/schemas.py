@@ -21,6 +21,8 @@ from bastion.signals.base import parse_hex
 
 #: Longest free ``text`` accepted, characters (an ad or a caption; never stored).
 MAX_TEXT_CHARS = 100_000
+#: Longest ad ``title``, characters (the ad analysis's own limit).
+MAX_AD_FIELD_CHARS = 65_536
 #: Most outbound ``links`` per item.
 MAX_LINKS = 100
 #: Longest URL accepted in ``published_url`` and ``links``, characters.
@@ -72,6 +74,17 @@ class ContentMeta(BaseModel):
         default=None, max_length=MAX_TEXT_CHARS, description="Caption or ad text; not stored"
     )
     links: list[str] = Field(default_factory=list, max_length=MAX_LINKS)
+    title: str | None = Field(
+        default=None, max_length=MAX_AD_FIELD_CHARS,
+        description="Classified ad: its title (an ad field: the item is analysed as an ad)",
+    )
+    location: str | None = Field(
+        default=None, max_length=256,
+        description="Classified ad: where it is posted, e.g. 'Houston, TX' (an ad field)",
+    )
+    posted_at: datetime | None = Field(
+        default=None, description="Classified ad: when it was posted, RFC 3339 (an ad field)"
+    )
 
     @field_validator("content_id")
     @classmethod
@@ -80,11 +93,11 @@ class ContentMeta(BaseModel):
             raise ValueError("content_id must be printable text")
         return v
 
-    @field_validator("uploaded_at")
+    @field_validator("uploaded_at", "posted_at")
     @classmethod
     def _aware(cls, v: datetime | None) -> datetime | None:
         if v is not None and v.tzinfo is None:
-            raise ValueError("uploaded_at needs a time zone (RFC 3339, e.g. ...Z)")
+            raise ValueError("the time needs a time zone (RFC 3339, e.g. ...Z)")
         return None if v is None else v.astimezone(UTC)
 
     @field_validator("ip")
@@ -105,12 +118,21 @@ class ContentMeta(BaseModel):
                 raise ValueError(f"each link must be at most {MAX_URL_CHARS} characters")
         return v
 
+    def has_ad_fields(self) -> bool:
+        """Whether the request carries classified-ad fields (``title``, ``location``,
+        ``posted_at``): such items are analysed as ads (issue 8)."""
+        return self.title is not None or self.location is not None or self.posted_at is not None
+
     def stored_json(self) -> dict[str, Any]:
-        """What is stored of the metadata: everything but ``text`` (kept as its SHA-256
-        and length) and ``content_id`` (a column of its own)."""
+        """What is stored of the metadata: everything but ``text`` and ``title`` (kept as
+        SHA-256 and length) and ``content_id`` (a column of its own)."""
         import hashlib
 
-        out = self.model_dump(mode="json", exclude={"text", "content_id"}, exclude_none=True)
+        out = self.model_dump(mode="json", exclude={"text", "title", "content_id"},
+                              exclude_none=True)
+        if self.title is not None:
+            out["title_sha256"] = hashlib.sha256(
+                self.title.encode("utf-8", "replace")).hexdigest()
         if self.text is not None:
             out["text_sha256"] = hashlib.sha256(self.text.encode("utf-8", "replace")).hexdigest()
             out["text_chars"] = len(self.text)

@@ -50,6 +50,8 @@ from bastion.store.types import utcnow
 
 if TYPE_CHECKING:
     from bastion.evidence.vault import Sealed, Vault
+    from bastion.trafficking.adstore import AdRepository
+    from bastion.trafficking.lexicon import Lexicon
 
 Source = Literal["upload", "url", "signals", "text"]
 
@@ -68,9 +70,13 @@ def digest_signals(signals: list[Signal | VideoSignal]) -> str:
 def with_text_digest(digest: str, meta: ContentMeta) -> str:
     """The request digest extended by the item's ``text`` and ``links`` (unchanged when it
     has neither), so a retry with other text is a conflict, not a replay."""
-    if not meta.text and not meta.links:
+    if not meta.text and not meta.links and not meta.has_ad_fields():
         return digest
-    extra = json.dumps({"text": meta.text or "", "links": list(meta.links)}, sort_keys=True)
+    fields: dict[str, Any] = {"text": meta.text or "", "links": list(meta.links)}
+    if meta.has_ad_fields():  # ad fields extend the digest only when given
+        fields.update(title=meta.title, location=meta.location,
+                      posted_at=_iso(meta.posted_at))
+    extra = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(f"{digest}:{extra}".encode()).hexdigest()
 
 
@@ -92,6 +98,7 @@ class Verdict:
     actions: list[dict[str, Any]] = field(default_factory=list)
     replayed: bool = False
     history: list[dict[str, Any]] | None = None
+    ad: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: ContentVerdict, *, replayed: bool = False) -> Verdict:
@@ -110,6 +117,7 @@ class Verdict:
             case_id=row.case_id,
             actions=list(v.get("actions", [])),
             replayed=replayed,
+            ad=v.get("ad"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -126,6 +134,13 @@ class Verdict:
         out["actions"] = self.actions
         out["submitted_at"] = self.submitted_at.isoformat().replace("+00:00", "Z")
         out["replayed"] = self.replayed
+        if self.ad is not None:  # analysed as a classified ad (issue 8)
+            out["score"] = self.ad.get("score")
+            out["indicators"] = self.ad.get("indicators", [])
+            out["contacts"] = self.ad.get("contacts", [])
+            out["network_id"] = self.ad.get("network_id")
+            out["network_size"] = self.ad.get("network_size")
+            out["lexicon_version"] = self.ad.get("lexicon_version")
         if self.history is not None:
             out["history"] = self.history
         return out
@@ -158,6 +173,66 @@ class ContentService:
         self.pool = pool
         self.policy = policy or DEFAULT_POLICY
         self.vault = vault
+        self._ads: AdRepository | None = None
+        self._lexicon: Lexicon | None = None
+
+    # -- classified ads (issue 8) --------------------------------------------------------
+
+    def ads(self) -> AdRepository:
+        """The ads of the main store and their networks (loaded on first use)."""
+        if self._ads is None:
+            from bastion.trafficking.adstore import AdRepository
+
+            self._ads = AdRepository(self.db)
+        return self._ads
+
+    def _analyse_ad(
+        self, scan: ScanResult, meta: ContentMeta
+    ) -> tuple[dict[str, Any] | None, dict[str, float]]:
+        """Analyse the item as a classified ad when the request carries ad fields, or it
+        has ``text`` and ``ads_analysis`` is on: contacts, indicators, score, and its network
+        (the ad is stored and linked in its own transaction, before the verdict's; a retry
+        finds it stored). Returns the verdict's ``ad`` object and the policy's indicator
+        values ``ads_score``, ``ads_network_size`` (ads) and ``ads_network_cities``; ``(None,
+        {})`` when not analysed. Raises LimitExceeded for an ad over the analysis limits."""
+        if not (meta.has_ad_fields() or (self.settings.ads_analysis and meta.text)):
+            return None, {}
+        from bastion.signals.base import MIN_MATCH_QUALITY, STORED
+        from bastion.trafficking.adstore import active_lexicon
+        from bastion.trafficking.schemas import MAX_AD_PHOTOS, Ad
+        from bastion.trafficking.service import analyse_ad
+
+        pdq = tuple(dict.fromkeys(
+            s.value for s in scan.signals
+            if s.signal_type == "pdq" and isinstance(s, Signal) and s.variant == STORED
+            and (s.quality is None or s.quality >= MIN_MATCH_QUALITY)))[:MAX_AD_PHOTOS]
+        ad = Ad(ad_id=meta.content_id, text=meta.text or "", title=meta.title,
+                location=meta.location, posted_at=meta.posted_at, pdq=pdq)
+        if self._lexicon is None:
+            self._lexicon = active_lexicon(self.settings.home)
+        result = analyse_ad(ad, self._lexicon)
+        repo = self.ads()
+        try:
+            with self.db.write() as session:
+                kept = repo.get(session, ad.ad_id)
+                if kept is None:
+                    kept = repo.keep(session, ad, result, source="api")
+        except BaseException:
+            repo.discard()
+            raise
+        assert kept.network_id is not None
+        size, cities = repo.network_size(kept.network_id)
+        body = {
+            "score": kept.score,
+            "indicators": [i.to_json() for i in kept.indicators],
+            "contacts": [c.to_json() for c in kept.contacts],
+            "network_id": kept.network_id,
+            "network_size": size,
+            "lexicon_version": kept.lexicon_version,
+        }
+        facts = {"ads_score": kept.score, "ads_network_size": float(size),
+                 "ads_network_cities": float(cities)}
+        return body, facts
 
     # -- hashing -------------------------------------------------------------------------
 
@@ -298,13 +373,14 @@ class ContentService:
         self, scan: ScanResult, meta: ContentMeta, *, digest: str, actor: str, source: Source,
         data: bytes | None = None,
     ) -> Verdict:
-        outcome = self.policy.evaluate(scan)
+        ad, ad_facts = self._analyse_ad(scan, meta)
+        outcome = self.policy.evaluate(scan, indicators=ad_facts or None)
         # The media file is encrypted and written before the transaction (no fsync while
         # holding database locks); its row is added inside it.
         sealed = (self.vault.seal(data) if outcome.open_case and data is not None
                   and self.vault is not None else None)
         now = utcnow()
-        body = {
+        body: dict[str, Any] = {
             "signals": [s.to_json() for s in scan.signals],
             "matches": [m.to_json() for m in scan.matches],
             "reason": scan.reason,
@@ -312,6 +388,8 @@ class ContentService:
             "decision_rule": outcome.rule,
             "actions": [],
         }
+        if ad is not None:
+            body["ad"] = ad
         try:
             with self.db.write() as session:
                 row = self._insert(session, scan, meta, body, outcome.decision, digest,

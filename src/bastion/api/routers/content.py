@@ -60,6 +60,9 @@ _FORM_SCHEMA: dict[str, Any] = {
         "original_hashes": {"type": "string", "description": "JSON object: md5, sha1, sha256"},
         "text": {"type": "string"},
         "links": {"type": "array", "items": {"type": "string"}},
+        "title": {"type": "string", "description": "Classified ad's title (an ad field)"},
+        "location": {"type": "string", "maxLength": 256, "description": "Ad's location"},
+        "posted_at": {"type": "string", "format": "date-time", "description": "Ad posted"},
     },
     "required": ["content_id"],
 }
