@@ -259,3 +259,39 @@ def test_upkeep_round_purges_what_expired(env: Env) -> None:
     with env.db.read() as s, pytest.raises(NotFound):
         pres.get(s, item_id=item.id)
     assert run_round(env.db, env.settings).preserved_purged == 0
+
+
+def test_the_duty_runs_from_the_submission_and_the_report_loses_its_facts(env: Env) -> None:
+    from dataclasses import replace
+
+    from tests.reporting.incidents import XSD, sample_incident
+
+    from bastion.reporting import service as reports
+    from bastion.reporting.xml import CyberTiplineSchema
+    from bastion.store.models_actions import CyberTipReportRow
+
+    case_id, item_id = env.reported(BRIDGE.read_bytes(), "post-s", "user-s", "192.0.2.77")
+    schema = CyberTiplineSchema.from_path(XSD)
+    with env.db.write() as s:
+        inc = replace(sample_incident(files=0, key="user:user-s:1"), case_ids=(str(case_id),))
+        rep = reports.create_draft(s, incident=inc, schema=schema, settings=env.settings,
+                                   actor="t", now=T0)
+        pres.preserve(s, vault=env.vault, case_id=case_id, settings=env.settings,
+                      actor="t", report_id=rep.id, now=T0)
+    # Not submitted yet: kept past the clock.
+    assert pres.purge_expired(env.db, vault_root=env.vault.root,
+                              now=T0 + timedelta(days=400)) == []
+    with env.db.write() as s:
+        row = s.get(CyberTipReportRow, rep.id)
+        assert row is not None
+        row.state, row.ncmec_report_id = "submitted", 4242
+        row.submitted_at = T0 + timedelta(days=60)
+    assert pres.purge_expired(env.db, vault_root=env.vault.root,
+                              now=T0 + timedelta(days=420)) == []
+    assert pres.purge_expired(env.db, vault_root=env.vault.root,
+                              now=T0 + timedelta(days=426)) == [item_id]
+    with env.db.read() as s:
+        row = s.get(CyberTipReportRow, rep.id)
+        assert row is not None
+        assert (row.state, row.ncmec_report_id, row.incident, row.report_xml) == (
+            "submitted", 4242, {"purged": True}, "")

@@ -98,7 +98,8 @@ class Metrics:
                 self.report_alerts.labels(kind=kind).set(n)
             self.preserved.set(session.execute(
                 select(func.count()).select_from(PreservedItem)).scalar_one())
-            self.purge_due.set(len(due_for_purge(session)))
+            self.purge_due.set(len(due_for_purge(
+                session, preservation_days=settings.preservation_days)))
 
     def render(self, matcher: MatchService, *, db: Database | None = None,
                settings: Settings | None = None) -> bytes:

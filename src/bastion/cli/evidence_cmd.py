@@ -144,7 +144,8 @@ def purge_command(json_out: JsonOpt = False, data_dir: DataDir = None) -> None:
 
     settings, db = _open(data_dir)
     try:
-        purged = preservation.purge_expired(db, vault_root=settings.home.resolve() / "evidence")
+        purged = preservation.purge_expired(db, vault_root=settings.home.resolve() / "evidence",
+                                            preservation_days=settings.preservation_days)
     finally:
         db.dispose()
     if json_out:

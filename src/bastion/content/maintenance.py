@@ -62,7 +62,8 @@ def run_round(db: Database, settings: Settings) -> RoundReport:
         destroyed = purge_due_media(session, settings.home.resolve() / "evidence")
     from bastion.evidence.preservation import purge_expired
 
-    preserved = purge_expired(db, vault_root=settings.home.resolve() / "evidence")
+    preserved = purge_expired(db, vault_root=settings.home.resolve() / "evidence",
+                              preservation_days=settings.preservation_days)
     return RoundReport(released, purged, destroyed, len(preserved))
 
 

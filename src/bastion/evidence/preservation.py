@@ -17,7 +17,9 @@ What is kept, per reported content item (a
   report id.
 
 The clock: ``expires_at`` = report time + ``Settings.preservation_days`` (365, may only be
-raised); preserving the item again for a later report moves it later, never earlier. A
+raised); preserving the item again for a later report moves it later, never earlier. The
+duty runs from the submission, so an item whose report is not submitted yet is kept, and
+one submitted later than it was drafted is kept ``preservation_days`` from then. A
 legal hold (``legal_hold``) or a recorded preservation request (``preservation_request``)
 keeps the item past that until released (or until its own ``until``).
 
@@ -379,11 +381,15 @@ def _forget_item(session: Session, row: PreservedItem, vault_root: Path) -> None
     if ids:
         session.execute(delete(RevealToken).where(RevealToken.evidence_id.in_(ids)))
         session.execute(delete(EvidenceItem).where(EvidenceItem.id.in_(ids)))
+    report_ids = {row.report_id} if row.report_id is not None else set()
     if case_id is not None:
+        report_ids |= {d["report_id"] for d in session.execute(select(CaseEvent.detail).where(
+            CaseEvent.case_id == case_id, CaseEvent.kind == "reported")).scalars()
+            if isinstance(d, dict) and isinstance(d.get("report_id"), int)}
         session.execute(delete(RevealToken).where(RevealToken.case_id == case_id))
         session.execute(delete(CaseEvent).where(CaseEvent.case_id == case_id))
         session.execute(delete(Case).where(Case.id == case_id))
-        _scrub_reports(session, str(case_id))
+        _scrub_reports(session, str(case_id), report_ids)
     session.execute(delete(Case).where(Case.content_id == content_id))
     verdict_ids = list(session.execute(select(ContentVerdict.id).where(
         ContentVerdict.content_id == content_id)).scalars())
@@ -401,9 +407,10 @@ def _forget_item(session: Session, row: PreservedItem, vault_root: Path) -> None
     session.execute(delete(PreservedItem).where(PreservedItem.id == row.id))
 
 
-def _scrub_reports(session: Session, case_id: str) -> None:
+def _scrub_reports(session: Session, case_id: str, report_ids: set[int]) -> None:
     """Reports naming the case keep NCMEC's id and their state; their facts go."""
-    for rep in session.execute(select(CyberTipReportRow)).scalars():
+    for rep in session.execute(select(CyberTipReportRow).where(
+            CyberTipReportRow.id.in_(report_ids))).scalars():
         if case_id in [str(c) for c in (rep.incident or {}).get("case_ids", [])]:
             rep.incident = {"purged": True}
             rep.report_xml = ""
@@ -413,30 +420,52 @@ def _scrub_reports(session: Session, case_id: str) -> None:
                 f.file_name = "purged"
 
 
+#: Report states before NCMEC has the report: the preservation duty has not started.
+_UNSENT = ("draft", "approved", "submitting", "needs_reconciliation", "failed")
+
+
+def _kept(session: Session, row: PreservedItem, at: datetime, days: int) -> bool:
+    """True while the item's clock runs, a hold keeps it, or its report is not sent yet
+    or was sent less than ``days`` days ago (the duty runs from the submission)."""
+    if row.expires_at > at or _held(session, row.id, at):
+        return True
+    if row.report_id is None:
+        return False
+    rep = session.get(CyberTipReportRow, row.report_id)
+    if rep is None:
+        return False
+    if rep.state in _UNSENT:
+        return True
+    return rep.submitted_at is not None and rep.submitted_at + timedelta(days=days) > at
+
+
 def due_for_purge(session: Session, *, now: datetime | None = None,
-                  limit: int = 1000) -> list[int]:
-    """Ids of items whose clock has ended and that no active hold keeps."""
+                  preservation_days: int = 365, limit: int = 1000) -> list[int]:
+    """Ids of items whose clock has ended, that no active hold keeps and whose report was
+    submitted at least ``preservation_days`` days ago (or has none)."""
     at = now or utcnow()
-    rows = session.execute(select(PreservedItem.id).where(PreservedItem.expires_at <= at)
+    rows = session.execute(select(PreservedItem).where(PreservedItem.expires_at <= at)
                            .order_by(PreservedItem.id).limit(limit)).scalars()
-    return [i for i in rows if not _held(session, i, at)]
+    return [r.id for r in rows if not _kept(session, r, at, preservation_days)]
 
 
 def purge_expired(db: Database, *, vault_root: Path, now: datetime | None = None,
-                  actor: str = "system:retention", limit: int = 1000) -> list[int]:
+                  preservation_days: int = 365, actor: str = "system:retention",
+                  limit: int = 1000) -> list[int]:
     """Delete every expired, unheld preserved item (see the module docstring), one
     transaction per item with its audit event (``evidence.purge``), then checkpoint
     SQLite's write-ahead log. Needs no master key: destruction only forgets. Returns the
     purged items' ids."""
     at = now or utcnow()
     with db.read() as session:
-        due = due_for_purge(session, now=at, limit=limit)
+        due = due_for_purge(session, now=at, preservation_days=preservation_days,
+                            limit=limit)
     done: list[int] = []
     for item_id in due:
         with db.write() as session:
             row = session.execute(select(PreservedItem).where(PreservedItem.id == item_id)
                                   .with_for_update()).scalar_one_or_none()
-            if row is None or row.expires_at > at or _held(session, item_id, at):
+            if row is None or _kept(session, row, at, preservation_days):
                 continue  # purged, extended or held meanwhile
             report_id = row.report_id
             _forget_item(session, row, vault_root)
