@@ -53,6 +53,11 @@ def test_evidence_cli(tmp_path: Path) -> None:
     code, out = _run(env, "evidence", "hold", str(item.id), "--reference", "matter 9",
                      "--as", "ann")
     assert code == 0 and out.startswith("hold 1 on item"), out
+    code, out = _run(env, "evidence", "show", str(item.id), "--reason", "audit check",
+                     "--as", "bob")
+    shown = json.loads(out)
+    assert code == 0 and shown["metadata"]["user_id"] == "u-cli" and shown["size"] == len(data)
+    assert [h["reference"] for h in shown["holds"]] == ["matter 9"] and shown["held"]
     assert _run(env, "evidence", "purge", "--json")[1].strip() == '{"purged": []}'
     code, out = _run(env, "evidence", "export", str(item.id), "--reference", "warrant 77",
                      "--reason", "court order")

@@ -6,6 +6,7 @@
     bastion evidence hold ITEM --reference REF [--kind legal_hold|preservation_request]
                           [--until 2027-06-01T00:00:00Z] [--as NAME]
     bastion evidence release HOLD [--as NAME]
+    bastion evidence show ITEM --reason TEXT --as ADMIN   metadata and holds (audited)
     bastion evidence purge [--json]            delete what expired and nothing holds
     bastion evidence export ITEM... --reference LEGAL-PROCESS --reason TEXT --as ADMIN
     bastion evidence approve-export EXPORT --as OTHER-ADMIN [-o DIR]
@@ -117,6 +118,34 @@ def hold_command(
     finally:
         db.dispose()
     typer.echo(f"hold {hold.id} on item {hold.item_id} ({hold.kind}: {hold.reference})")
+
+
+@evidence_app.command("show")
+def show_command(
+    item_id: Annotated[int, typer.Argument(help="The preserved item's id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why you read it (audited).")],
+    as_user: AsUser = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Print a preserved item's metadata record and holds as JSON (an admin, with a
+    reason; audited). Its bytes never leave the vault but in an approved export."""
+    from bastion.evidence import preservation
+    from bastion.evidence.vault import open_vault
+
+    settings, db = _open(data_dir)
+    try:
+        vault = open_vault(settings)
+        with db.write() as session:
+            got = preservation.read_preserved(session, vault=vault, item_id=item_id,
+                                              user_id=_user_id(session, as_user),
+                                              reason=reason)
+            view = preservation.get(session, item_id=item_id)
+            held = [h.to_json() for h in preservation.holds(session, item_id=item_id)]
+    finally:
+        db.dispose()
+    typer.echo(json.dumps({**view.to_json(), "size": None if got.data is None
+                           else len(got.data), "metadata": got.metadata, "holds": held},
+                          indent=2, default=str))
 
 
 @evidence_app.command("release")
