@@ -96,6 +96,19 @@ def _all_bytes(root: Path) -> list[tuple[Path, bytes]]:
     return [(p, p.read_bytes()) for p in root.rglob("*") if p.is_file()]
 
 
+def _searched(env: Env) -> list[tuple[str, bytes]]:
+    """Every file under the test's directory (the SQLite database and its WAL included,
+    page by page) and, on either store, every row of every table as text."""
+    from bastion.store.models import Base
+
+    out = [(str(p), b) for p, b in _all_bytes(env.home)]
+    with env.db.read() as s:
+        for table in Base.metadata.sorted_tables:
+            rows = s.execute(select(table)).all()
+            out.append((f"table {table.name}", repr(rows).encode()))
+    return out
+
+
 def test_purge_after_365_days_leaves_nothing_but_the_bank_signals(env: Env) -> None:
     data = BRIDGE.read_bytes()
     other = sorted(MISC.glob("*.jpg"))[0].read_bytes()
@@ -134,7 +147,7 @@ def test_purge_after_365_days_leaves_nothing_but_the_bank_signals(env: Env) -> N
         "bytes": data[2000:2064], "preview": preview[600:664],
         "content_id": b"post-5f0c2a91", "user_id": b"user-77d3e1", "ip": b"203.0.113.77",
     }
-    files = _all_bytes(env.home)
+    files = _searched(env)
     assert files, "the store's files were searched"
     for path, blob in files:
         for what, needle in needles.items():

@@ -30,7 +30,9 @@ events, the verdict and its events, the content log entry, actions, retro-hunt m
 reports naming the item keep NCMEC's report id and state but lose their facts. Previews are
 made in memory for each request and never cached. On SQLite every connection runs with
 ``secure_delete`` on (:mod:`bastion.store.database`) and the purge checkpoints the
-write-ahead log (``TRUNCATE``) so no copy of a deleted page stays in it. One audit event
+write-ahead log (``TRUNCATE``) so no copy of a deleted page stays in it. On PostgreSQL the
+rows are deleted, but old row versions stay in the table files until autovacuum reuses the
+space (and in its WAL archives): keep PostgreSQL's storage encrypted. One audit event
 per item (``evidence.purge``, ids only). Signals added to the confirmed bank stay: a bank
 holds fingerprints, not content.
 
