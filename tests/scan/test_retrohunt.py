@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -60,7 +61,14 @@ def test_item_scanned_before_its_hash_was_known_is_found(db: Database) -> None:
     assert run.new == 2
     assert follower.run_once().found == 0  # the cursor moved on
 
-    with db.read() as session:
-        listed, cursor = store_log.list_retrohunt_matches(session)
+    # On PostgreSQL a result is listed once every transaction older than it has finished
+    # (so a cursor never skips a late commit); other tests' transactions may delay that.
+    deadline = time.monotonic() + 60
+    while True:
+        with db.read() as session:
+            listed, cursor = store_log.list_retrohunt_matches(session)
+        if listed or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert {r.content_id for r in listed} == {"upload-rotated", "upload-truncated"}
     assert cursor is not None

@@ -42,6 +42,9 @@ ScanStatus = Literal["match", "no_match", "not_scanned"]
 #: plus the poll's own time: well under the 1 s freshness goal).
 POLL_INTERVAL_S = 0.2
 
+#: Seconds between polls while the change log cannot be read (database unreachable).
+FAILED_POLL_INTERVAL_S = 1.0
+
 #: A load from the store of at least this many entries writes an index snapshot, so the
 #: next start loads it and replays the change log's tail instead.
 SNAPSHOT_MIN_ENTRIES = 100_000
@@ -151,6 +154,8 @@ class MatchService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.load_error: BaseException | None = None
+        #: ``time.monotonic()`` when following the change log began to fail (None: healthy).
+        self.failing_since: float | None = None
         #: Seconds the last snapshot load took.
         self.load_seconds: float | None = None
 
@@ -236,11 +241,28 @@ class MatchService:
             return 0
 
     def _follow_loop(self) -> None:
-        while not self._stop.wait(self.poll_interval_s):
+        """Poll until closed. While polls keep failing (database down), the error is logged
+        once, then once a minute, and polls back off to :data:`FAILED_POLL_INTERVAL_S`."""
+        failing_since: float | None = None
+        last_logged = 0.0
+        interval = self.poll_interval_s
+        while not self._stop.wait(interval):
             try:
                 self.poll_once()
             except Exception:
-                log.exception("following the bank change log failed; retrying")
+                now = time.monotonic()
+                if failing_since is None or now - last_logged >= 60.0:
+                    log.exception("following the bank change log failed; retrying")
+                    last_logged = now
+                failing_since = failing_since or now
+                interval = max(self.poll_interval_s, FAILED_POLL_INTERVAL_S)
+                self.failing_since = failing_since
+                continue
+            if failing_since is not None:
+                log.warning("following the bank change log works again")
+            failing_since = None
+            self.failing_since = None
+            interval = self.poll_interval_s
 
     def close(self) -> None:
         """Stop following (the database is the caller's to dispose)."""
