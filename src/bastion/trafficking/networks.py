@@ -152,18 +152,47 @@ class Network:
         }
 
 
+#: Words whose CRC-32 is cached (the cache is emptied when it is full).
+_WORD_CACHE_SIZE = 1 << 17
+_word_crc: dict[str, int] = {}
+#: Odd 64-bit multipliers combining the words of a shingle (positions differ).
+_GRAM_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+                      0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53],
+                     dtype=np.uint64)
+
+
+def _crc_of_words(words: list[str]) -> npt.NDArray[np.uint64]:
+    cache = _word_crc
+    if len(cache) > _WORD_CACHE_SIZE:
+        cache.clear()
+    out = np.empty(len(words), np.uint64)
+    for i, w in enumerate(words):
+        c = cache.get(w)
+        if c is None:
+            c = cache[w] = zlib.crc32(w.encode())
+        out[i] = c
+    return out
+
+
 def shingle_hashes(text: str, k: int = SHINGLE_WORDS) -> npt.NDArray[np.uint32]:
-    """Sorted distinct CRC-32 values of the word ``k``-shingles of ``text`` (casefolded
-    ``\\w+`` tokens); a text of fewer than ``k`` words gives one shingle of all its words."""
+    """Sorted distinct 32-bit hashes of the word ``k``-shingles (``k`` <= 6) of ``text``
+    (casefolded ``\\w+`` tokens); a text of fewer than ``k`` words gives one shingle of all
+    its words. A shingle's hash is the top 32 bits of ``sum(crc32(word_i) * m_i) mod 2**64``
+    over its words with fixed odd multipliers ``m_i`` (word CRCs cached, one vectorised pass
+    per text). Raises InvalidInput for ``k`` out of range."""
+    if not 1 <= k <= len(_GRAM_MIX):
+        raise InvalidInput(f"shingle length must be 1-{len(_GRAM_MIX)} words")
     words = _WORD_RE.findall(text.casefold())
     if not words:
         return np.zeros(0, np.uint32)
-    if len(words) < k:
-        grams = [" ".join(words)]
-    else:
-        grams = [" ".join(words[i : i + k]) for i in range(len(words) - k + 1)]
-    return np.unique(np.fromiter((zlib.crc32(g.encode()) for g in grams), np.uint32,
-                                 len(grams)))
+    crc = _crc_of_words(words)
+    k = min(k, len(words))
+    n = len(words) - k + 1
+    acc = crc[:n] * _GRAM_MIX[0]
+    for i in range(1, k):
+        acc += crc[i : i + n] * _GRAM_MIX[i]
+    out: npt.NDArray[np.uint32] = np.unique((acc >> np.uint64(32)).astype(np.uint32))
+    return out
 
 
 def jaccard(a: npt.NDArray[np.uint32], b: npt.NDArray[np.uint32]) -> float:
@@ -346,14 +375,27 @@ class AdNetworks:
     def _verified_text_links(
         self, seq: int, sh: npt.NDArray[np.uint32], candidates: Iterable[int]
     ) -> list[tuple[int, LinkKind, str]]:
-        out: list[tuple[int, LinkKind, str]] = []
+        others: list[int] = []
+        arrays: list[npt.NDArray[np.uint32]] = []
         for other in candidates:
-            if other == seq:
-                continue
-            osh = self._shingles[other]
-            if osh is None:
-                continue
-            j = jaccard(sh, osh)
+            osh = self._shingles[other] if other != seq else None
+            if osh is not None and osh.size:
+                others.append(other)
+                arrays.append(osh)
+        if not others or sh.size == 0:
+            return []
+        # every candidate at once: each of its shingles looked up in the new ad's sorted set
+        sizes = np.fromiter((a.size for a in arrays), np.int64, len(arrays))
+        flat = np.concatenate(arrays)
+        at = np.searchsorted(sh, flat)
+        at[at == sh.size] = 0
+        hits = (sh[at] == flat).astype(np.int64)
+        starts = np.zeros(len(arrays), np.int64)
+        np.cumsum(sizes[:-1], out=starts[1:])
+        inter = np.add.reduceat(hits, starts)
+        out: list[tuple[int, LinkKind, str]] = []
+        for other, i, size in zip(others, inter.tolist(), sizes.tolist(), strict=True):
+            j = i / (sh.size + size - i)
             if j >= self.text_threshold:
                 out.append((other, "text", f"{j:.2f}"))
         return out
