@@ -278,3 +278,31 @@ def test_report_from_cases_cli(tmp_path: Path) -> None:
     assert [len(o["report"]["files"]) for o in out.values()] == [2, 1]
     r = runner.invoke(app, ["report", "from-cases", "--json"], env=env)
     assert r.exit_code == 0 and r.stdout.strip() == "[]"
+
+
+def test_the_worker_drafts_decided_cases_and_submits_once_approved(
+        db: Database, tmp_path: Path, fake: FakeCyberTipline) -> None:
+    from bastion.actions.worker import build_worker
+
+    env = Env(db, tmp_path, fake.url)
+    worker = build_worker(db, env.settings)
+    try:
+        case_id = env.submit("aaa-orig.jpg", "post-w", "user-w")
+        env.decide(case_id, "csam")
+        worker.run_once()
+        with db.read() as s:
+            (view,) = reports.list_reports(s)
+            assert view.state == "draft" and len(view.files) == 1
+            assert preservation.get_by_content(s, content_id="post-w").report_id == view.id
+        worker.run_once()  # nothing new to draft: still one report
+        with db.write() as s:
+            assert len(reports.list_reports(s)) == 1
+            reports.approve(s, view.id, actor="user:9")
+        worker.run_once()
+        with db.read() as s:
+            assert reports.get(s, view.id).state == "submitted"
+        (rep,) = fake.snapshot()["reports"].values()
+        assert rep["finished"] and len(rep["files"]) == 1
+    finally:
+        worker.close()
+        env.close()

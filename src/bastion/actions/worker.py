@@ -27,6 +27,7 @@ from bastion.store.database import Database
 from bastion.store.types import utcnow
 
 if TYPE_CHECKING:
+    from bastion.evidence.vault import Vault
     from bastion.reporting.files import FileProvider
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,9 @@ class ActionWorker:
 def build_worker(db: Database, settings: Settings, *, files: FileProvider | None = None
                  ) -> ActionWorker:
     """The worker ``bastion serve`` and ``bastion worker`` run: webhooks from the settings,
-    and, when CyberTipline credentials are configured, report submission with report files
+    and, when CyberTipline credentials are configured, drafts of reports from decided cases
+    (:class:`bastion.reporting.case_incidents.DraftingRunner`) and report submission with
+    report files
     read from ``files`` (default: the encrypted evidence vault, ``evidence:<id>`` locators).
     Without credentials, approved reports wait (and :func:`bastion.reporting.service.overdue`
     alerts on them)."""
@@ -162,21 +165,30 @@ def build_worker(db: Database, settings: Settings, *, files: FileProvider | None
 
     reports: ReportRunner | None = None
     if settings.cybertipline_username is not None:
+        from bastion.reporting.case_incidents import DraftingRunner
         from bastion.reporting.client import CyberTiplineClient
         from bastion.reporting.files import NoFileProvider, VaultFileProvider
         from bastion.reporting.service import ReportSubmitter, load_schema
 
-        if files is None:
-            try:
-                from bastion.evidence.vault import open_vault
+        vault: Vault | None = None
+        try:
+            from bastion.evidence.vault import open_vault
 
-                files = VaultFileProvider(db, open_vault(settings))
-            except Exception as exc:  # no vault or master key: reports wait, visibly
+            vault = open_vault(settings)
+        except Exception as exc:  # no vault or master key: reports wait, visibly
+            if files is None:
                 files = NoFileProvider(f"the evidence vault cannot be opened: {exc}")
+        if files is None and vault is not None:
+            files = VaultFileProvider(db, vault)
+        if files is None:  # pragma: no cover - set above whenever vault is None
+            files = NoFileProvider("the evidence vault cannot be opened")
         client = CyberTiplineClient(settings)
         try:
-            reports = ReportSubmitter(db, settings, client, files,
-                                      load_schema(settings, client))
+            schema = load_schema(settings, client)
+            # Decided cases become drafts (items preserved), then due reports advance.
+            reports = DraftingRunner(db, settings, schema,
+                                     ReportSubmitter(db, settings, client, files, schema),
+                                     vault)
         except Exception:
             log.exception("CyberTipline schema unavailable; report submission off for now")
     return ActionWorker(db, settings, WebhookDeliverer(settings), reports=reports)

@@ -330,6 +330,8 @@ def draft_pending(
     ``limit``), each in its own transaction (:func:`draft_incident`); an incident whose
     report is refused is rolled back alone and listed with the message (it stays pending
     until fixed)."""
+    from sqlalchemy.exc import IntegrityError
+
     from bastion.errors import BastionError
 
     with db.read() as session:
@@ -342,6 +344,40 @@ def draft_pending(
                                       settings=settings, actor=actor, vault=vault, now=now)
         except BastionError as exc:
             out.append(DraftOutcome(p.user_id, p.case_ids, None, exc.message))
+        except IntegrityError:  # another worker drafted it at the same time
+            continue
         else:
             out.append(DraftOutcome(p.user_id, p.case_ids, view, None))
     return out
+
+
+class DraftingRunner:
+    """Drafts pending incidents (:func:`draft_pending`, preserving with ``vault``), then
+    runs ``submitter`` (a :class:`~bastion.reporting.service.ReportSubmitter`): what the
+    workers run each round, so a reportable decision becomes a draft for an admin to
+    approve (or an approved report where the settings allow). A refusal is logged once per
+    incident and message."""
+
+    def __init__(self, db: Database, settings: Settings, schema: CyberTiplineSchema,
+                 submitter: reports.ReportSubmitter, vault: Vault | None) -> None:
+        self.db = db
+        self.settings = settings
+        self.schema = schema
+        self.submitter = submitter
+        self.vault = vault
+        self._logged: set[tuple[tuple[int, ...], str]] = set()
+
+    def run_due(self, *, worker: str) -> int:
+        """Draft what is pending, then advance due reports; returns drafts + steps."""
+        import logging
+
+        drafted = 0
+        for o in draft_pending(self.db, schema=self.schema, settings=self.settings,
+                               actor="system:report", vault=self.vault):
+            if o.report is not None:
+                drafted += 1
+            elif (o.case_ids, o.error or "") not in self._logged:
+                self._logged.add((o.case_ids, o.error or ""))
+                logging.getLogger(__name__).warning(
+                    "report for cases %s refused: %s", list(o.case_ids), o.error)
+        return drafted + self.submitter.run_due(worker=worker)
