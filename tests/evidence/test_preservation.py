@@ -28,6 +28,7 @@ from bastion.policy import load_policy
 from bastion.scan.service import MatchService
 from bastion.store.database import Database
 from bastion.store.models import AuditEvent
+from bastion.store.models_review import EvidenceItem
 from bastion.users import service as users
 
 BRIDGE = Path(__file__).resolve().parents[2] / "../shared/data/images/bridge-mods/aaa-orig.jpg"
@@ -122,8 +123,10 @@ def test_purge_after_365_days_leaves_nothing_but_the_bank_signals(env: Env) -> N
     with env.db.write() as s:
         h = pres.place_hold(s, item_id=held_id, kind="legal_hold", reference="matter 2026-17",
                             actor=f"user:{env.admin1}")
-    # The case media's own (benign) clock is off: the preservation clock governs it.
-    with env.db.read() as s:
+    with env.db.read() as s:  # the case media's own clock is off: preservation governs it
+        media = s.get(EvidenceItem, ev_id)
+        assert media is not None and media.delete_after is None
+    with env.db.write() as s:
         got = pres.read_preserved(s, vault=env.vault, item_id=item_id, user_id=env.admin1,
                                   reason="verify before purge test")
     assert got.data == data
@@ -162,7 +165,7 @@ def test_purge_after_365_days_leaves_nothing_but_the_bank_signals(env: Env) -> N
         # Its signals stay in the confirmed bank (fingerprints, not content).
         entries = banks.list_entries(s, name="confirmed", limit=1000)
         assert md5 in {e.value for e in entries}
-        # The held item survives, readable.
+    with env.db.write() as s:  # the held item survives, readable
         assert pres.read_preserved(s, vault=env.vault, item_id=held_id, user_id=env.admin2,
                                    reason="legal hold review").data == other
     # Released, it goes at the next purge.

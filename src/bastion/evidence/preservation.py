@@ -354,8 +354,9 @@ def _admin(session: Session, user_id: int) -> User:
 def read_preserved(session: Session, *, vault: Vault, item_id: int, user_id: int,
                    reason: str) -> PreservedContent:
     """Decrypt a preserved item's bytes and metadata for an enabled admin ``user_id``
-    giving ``reason`` (audited ``evidence.read_preserved`` with the reason, even when
-    refused). Raises :class:`PolicyDenied`, :class:`InvalidInput`, :class:`NotFound`,
+    giving ``reason``, audited (``evidence.read_preserved`` with the reason) in
+    ``session``'s transaction: call it in a write unit of work. Raises
+    :class:`PolicyDenied`, :class:`InvalidInput`, :class:`NotFound`,
     :class:`~bastion.evidence.vault.EvidenceCorrupt`."""
     why = _text(reason, "reason", MAX_REASON_CHARS)
     row = _item(session, item_id)
