@@ -124,3 +124,15 @@ def test_lexicon_round_trips_through_toml() -> None:
     text = "Discreet latina 💗, new in town, age 19, call two0two 555 0143"
     contacts = extract_contacts(text)
     assert score_text(text, again, contacts) == score_text(text, lex, contacts)
+
+
+def test_ascii_and_other_text_find_the_same_phrases_at_the_same_spans() -> None:
+    # ASCII text takes the lowered fast path; a non-ASCII character elsewhere takes the
+    # case-insensitive one: the phrases, spans and matched text must not differ.
+    lex = load_lexicon()
+    base = "Just ARRIVED,  New   In Town. Call me."
+    fast = lex.find(base)
+    slow = lex.find(base + " \u00e9t\u00e9")
+    assert [i.id for i in fast] and [(i.id, i.span, i.matched) for i in fast] == [
+        (i.id, i.span, i.matched) for i in slow]
+    assert {i.matched for i in fast} >= {"Just ARRIVED", "New   In Town"}

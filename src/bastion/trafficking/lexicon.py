@@ -57,6 +57,9 @@ class Lexicon:
     entries: tuple[Entry, ...]
     description: str = ""
     _phrase_re: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+    #: The phrase regex for ASCII text lowered first (same matches, about 3x faster than
+    #: IGNORECASE); None when a phrase is not ASCII.
+    _phrase_re_ascii: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
     _phrase_ids: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
     _emoji_re: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
     _emoji_ids: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -89,20 +92,29 @@ class Lexicon:
                                  matched, field))
 
         if self._phrase_re is not None:
-            for m in self._phrase_re.finditer(text):
-                key = _phrase_key(m.group())
-                eid = self._phrase_ids.get(key)
+            # ASCII text: lowering it keeps every offset and matches as IGNORECASE does
+            fast = self._phrase_re_ascii is not None and text.isascii()
+            pattern = self._phrase_re_ascii if fast else self._phrase_re
+            assert pattern is not None
+            for m in pattern.finditer(text.lower() if fast else text):
+                s, t = m.span()
+                matched = text[s:t]
+                eid = self._phrase_ids.get(_phrase_key(matched))
                 if eid is not None:
-                    add(by_id[eid], m.start(), m.end(), m.group())
+                    add(by_id[eid], s, t, matched)
         if self._emoji_re is not None:
             for m in self._emoji_re.finditer(text):
                 eid = self._emoji_ids.get(m.group().replace("\ufe0f", ""))
                 if eid is not None:
                     add(by_id[eid], m.start(), m.end(), m.group())
+        found: dict[re.Pattern[str], list[re.Match[str]]] = {}  # entries sharing a pattern
         for e, pats in self._regexes:
             seen: set[tuple[int, int]] = set()
             for pat in pats:
-                for m in pat.finditer(text):
+                matches = found.get(pat)
+                if matches is None:
+                    matches = found[pat] = list(pat.finditer(text))
+                for m in matches:
                     if m.span() in seen or m.end() == m.start():
                         continue
                     if "n" in pat.groupindex and m.group("n") is not None:
@@ -237,12 +249,15 @@ def build_lexicon(
                 regexes.append((e, tuple(re.compile(p) for p in e.patterns)))
             except re.error as exc:
                 raise InvalidInput(f"{where}: bad regex: {exc}") from exc
-    phrase_re = None
+    phrase_re = phrase_re_ascii = None
     if phrase_pats:
         alts = sorted(set(phrase_pats), key=lambda p: (-len(p), p))
         phrase_re = re.compile(
             r"(?<!\w)(?:" + "|".join(_phrase_regex(p) for p in alts) + r")(?!\w)", re.IGNORECASE
         )
+        if all(p.isascii() for p in alts):
+            phrase_re_ascii = re.compile(
+                r"(?<!\w)(?:" + "|".join(_phrase_regex(p.lower()) for p in alts) + r")(?!\w)")
     emoji_re = None
     if emoji_ids:
         alts = sorted(emoji_ids, key=lambda p: (-len(p), p))
@@ -253,6 +268,7 @@ def build_lexicon(
         entries=entries,
         description=description,
         _phrase_re=phrase_re,
+        _phrase_re_ascii=phrase_re_ascii,
         _phrase_ids=phrase_ids,
         _emoji_re=emoji_re,
         _emoji_ids=emoji_ids,
