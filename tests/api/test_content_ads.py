@@ -91,3 +91,12 @@ def test_policy_opens_a_case_at_a_network_size_or_score(make_api: Any) -> None:
     second = _post(api, content_id="ad-2", text="Call 202 555 0143 now", location="Dallas, TX")
     assert second["decision"] == "hold" and second["decision_rule"] == "ad_network"
     assert second["case_id"] is not None
+
+
+def test_an_ad_over_the_analysis_limit_is_refused_and_nothing_is_kept(api: Api) -> None:
+    r = api.client.post("/v1/content", headers=api.h("content:submit"),
+                        json={"content_id": "ad-long", "text": "word " * 14_000,
+                              "location": "Houston, TX"})
+    assert r.status_code == 413, r.text
+    assert _stored_ads(api) == 0
+    assert api.client.get("/v1/content/ad-long", headers=api.h("content:read")).status_code == 404
