@@ -11,6 +11,7 @@ from bastion.errors import InvalidInput, LimitExceeded
 from bastion.trafficking.contacts import (
     extract_contacts,
     extract_phones,
+    non_phone_spans,
     region_for_location,
 )
 
@@ -202,3 +203,14 @@ def test_extractor_never_crashes_and_spans_are_inside(text: str) -> None:
 def test_extractor_on_arbitrary_unicode(text: str) -> None:
     for c in extract_contacts(text):
         assert text[c.span[0] : c.span[1]] == c.raw
+
+
+@pytest.mark.parametrize("text", [
+    "Seen 2024-05-01T10:30 at ROOM 12, ZIP 94105, $200K, 10 AM",
+    "seen 2024-05-01t10:30 at room 12, zip 94105, $200k, 10 am",
+])
+def test_non_phone_spans_are_the_same_for_ascii_and_other_text(text: str) -> None:
+    # ASCII text is masked on its lowered copy, other text case-insensitively
+    ascii_spans = non_phone_spans(text)
+    assert len(ascii_spans) >= 5
+    assert non_phone_spans(text + " \u00e9") == ascii_spans

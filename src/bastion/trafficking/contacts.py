@@ -156,6 +156,9 @@ _MASK_PATTERNS = [
     r"#\s?\d{1,5}\b",
 ]
 _MASK_RE = re.compile("|".join(f"(?:{p})" for p in _MASK_PATTERNS), re.IGNORECASE)
+#: The same patterns for ASCII text lowered first (same offsets; ~3x faster than IGNORECASE);
+#: their only upper-case literal, the ISO date's ``T``, lowered.
+_MASK_LOWER_RE = re.compile("|".join(f"(?:{p})" for p in _MASK_PATTERNS).replace("[T ]", "[t ]"))
 _STATE_ZIP_RE = re.compile(
     r"\b(?:" + "|".join(_US_STATES) + r")\s+\d{5}(?:-\d{4})?" + _NO_DIGIT_AFTER
 )
@@ -168,7 +171,10 @@ def non_phone_spans(
     measurements, ZIP codes or room numbers (``[start, end)`` code points of ``text``,
     sorted, possibly overlapping)."""
     end = len(text) if hi is None else hi
-    spans = [m.span() for m in _MASK_RE.finditer(text, lo, end)]
+    if text.isascii():
+        spans = [m.span() for m in _MASK_LOWER_RE.finditer(text.lower(), lo, end)]
+    else:
+        spans = [m.span() for m in _MASK_RE.finditer(text, lo, end)]
     spans.extend(m.span() for m in _STATE_ZIP_RE.finditer(text, lo, end))
     spans.sort()
     return spans
