@@ -87,7 +87,10 @@ class BandIndex:
         self._salt: U64 = rng.integers(0, 2**63, bands, dtype=np.uint64) << np.uint64(1)
         self._keys: U64 = np.zeros(0, np.uint64)
         self._items: npt.NDArray[np.int64] = np.zeros(0, np.int64)
-        self._buf: dict[int, list[int]] = {}
+        # recent insertions: key -> first item (ints are not tracked by the garbage
+        # collector, unlike a list per key); further items of a key in ``_buf_more``
+        self._buf: dict[int, int] = {}
+        self._buf_more: dict[int, list[int]] = {}
         self._buf_keys: list[int] = []
         self._buf_items: list[int] = []
         self._count = 0
@@ -113,11 +116,8 @@ class BandIndex:
         buf = self._buf
         klist = keys.tolist()
         for k in klist:
-            lst = buf.get(k)
-            if lst is None:
-                buf[k] = [item]
-            else:
-                lst.append(item)
+            if buf.setdefault(k, item) != item:
+                self._buf_more.setdefault(k, []).append(item)
         self._buf_keys.extend(klist)
         self._buf_items.extend([item] * len(klist))
         self._count += 1
@@ -132,6 +132,7 @@ class BandIndex:
         self._keys = keys[order]
         self._items = np.concatenate([self._items, bi])[order]
         self._buf = {}
+        self._buf_more = {}
         self._buf_keys = []
         self._buf_items = []
 
@@ -145,10 +146,13 @@ class BandIndex:
                 out.update(self._items[lo[i] : hi[i]].tolist())
         buf = self._buf
         if buf:
+            more = self._buf_more
             for k in keys.tolist():
-                lst = buf.get(k)
-                if lst is not None:
-                    out.update(lst)
+                first = buf.get(k)
+                if first is not None:
+                    out.add(first)
+                    if more:
+                        out.update(more.get(k, ()))
         return out
 
     def nbytes(self) -> int:
