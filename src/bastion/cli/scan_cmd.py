@@ -32,7 +32,7 @@ from bastion.signals.pdq import dihedral_from_hash
 
 if TYPE_CHECKING:  # imported when a command runs, after the decode workers are started
     from bastion.scan.matcher import Match
-    from bastion.scan.service import ScanResult
+    from bastion.scan.service import MatchService, ScanResult
     from bastion.store.database import Database
 
 DataDir = Annotated[
@@ -57,6 +57,22 @@ def _read_stdin_paths() -> Iterator[Path]:
         line = line.rstrip("\r\n")
         if line:
             yield Path(line)
+
+
+def bank_selection(
+    svc: MatchService, requested: list[str] | None
+) -> tuple[set[str], set[str] | None]:
+    """``(enabled banks among those asked for, the banks asked for or None for all)`` for
+    ``--bank`` options. Raises :class:`InvalidInput` naming unknown banks."""
+    enabled = {b.name for b in svc.matcher.enabled_banks()}
+    if not requested:
+        return enabled, None
+    known = {b.name for b in svc.matcher.banks().values()}
+    unknown = sorted(set(requested) - known)
+    if unknown:
+        raise InvalidInput(f"unknown bank(s): {', '.join(unknown)}")
+    wanted = set(requested)
+    return enabled & wanted, wanted
 
 
 def _filter_banks(matches: list[Match], banks: set[str] | None) -> list[Match]:
@@ -115,15 +131,7 @@ def scan_command(
     svc = MatchService(db, snapshot_dir=settings.home / "index", limits=settings.limits)
     try:
         svc.start(background=False, follow=False)
-        enabled = {b.name for b in svc.matcher.enabled_banks()}
-        wanted: set[str] | None = None
-        if bank:
-            known = {b.name for b in svc.matcher.banks().values()}
-            unknown = sorted(set(bank) - known)
-            if unknown:
-                raise InvalidInput(f"unknown bank(s): {', '.join(unknown)}")
-            wanted = set(bank)
-            enabled &= wanted
+        enabled, wanted = bank_selection(svc, bank)
         no_bank = not enabled
         if no_bank:
             err.print(

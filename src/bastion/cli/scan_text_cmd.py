@@ -35,6 +35,7 @@ from typing import IO, Annotated, Any
 
 import typer
 
+from bastion.cli.scan_cmd import bank_selection
 from bastion.config import Limits, load_settings
 from bastion.errors import InvalidInput
 from bastion.scan.matcher import Match
@@ -195,15 +196,7 @@ def scan_text_command(
     counts = {"match": 0, "no_match": 0, "not_scanned": 0}
     try:
         svc.start(background=False, follow=False)
-        enabled = {b.name for b in svc.matcher.enabled_banks()}
-        wanted: set[str] | None = None
-        if bank:
-            known = {b.name for b in svc.matcher.banks().values()}
-            unknown = sorted(set(bank) - known)
-            if unknown:
-                raise InvalidInput(f"unknown bank(s): {', '.join(unknown)}")
-            wanted = set(bank)
-            enabled &= wanted
+        enabled, wanted = bank_selection(svc, bank)
         no_bank = not enabled
         if no_bank:
             typer.echo(
