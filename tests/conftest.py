@@ -59,7 +59,25 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     finally:
         database.dispose()
         if schema is not None:
-            _pg_admin(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            drop_schema(schema)
+
+
+def drop_schema(schema: str, attempts: int = 10) -> None:
+    """Drop a test schema. A background thread of the code under test (a change-log
+    follower, an upkeep round) may still be finishing a query in it, which can make the
+    drop deadlock or wait for a lock: retry (each try waits at most 5 s for locks)."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(attempts):
+        try:
+            _pg_admin(f"SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {schema} CASCADE")
+            return
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
