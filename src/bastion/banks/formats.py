@@ -29,29 +29,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
+from bastion.banks.values import ENTRY_FIELDS
 from bastion.errors import InvalidInput
 
 FORMATS: Final = ("csv", "tsv", "jsonl", "pytx")
 
-#: Columns of CSV/TSV exports, in order (imports accept them in any order).
-EXPORT_COLUMNS: Final = (
-    "signal_type",
-    "value",
-    "variant",
-    "item",
-    "source",
-    "external_id",
-    "source_date",
-    "classification",
-    "note",
-    "enabled",
-    "disabled_until",
-    "match",
-    "scheme",
-    "query_order",
-    "language",
-    "collapse_repeats",
-)
+#: Columns of CSV/TSV exports, in order (imports accept them in any order): every entry
+#: field but ``options``, whose parts are columns of their own.
+EXPORT_COLUMNS: Final = tuple(f for f in ENTRY_FIELDS if f != "options")
 
 #: python-threatexchange signal type name -> Bastion signal type.
 PYTX_TO_BASTION: Final = {
