@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bastion.errors import InvalidInput
+from bastion.index.merging import BackgroundMerge
 from bastion.index.npz import read_npz, write_npz
 
 IntArray = npt.NDArray[np.int64]
@@ -120,7 +121,7 @@ def _keys(digests: Digests) -> npt.NDArray[np.uint64]:
     return np.ascontiguousarray(digests[:, :8]).view(">u8").astype(np.uint64).reshape(-1)
 
 
-class ExactIndex:
+class ExactIndex(BackgroundMerge):
     """Exact lookup of signal values, updated in place.
 
     Args:
@@ -133,6 +134,8 @@ class ExactIndex:
     One id holds one value; ``add`` of an id already present replaces its value; one value
     may be held by many ids. Raises :class:`InvalidInput` for malformed ids or values.
     """
+
+    _merge_thread_name = "exact-index-merge"
 
     def __init__(
         self,
@@ -379,33 +382,8 @@ class ExactIndex:
                         if not holders:
                             del self._d_by_value[b]
 
-    def merge_in_background(self) -> threading.Thread:
-        """Start :meth:`merge` in a daemon thread unless one is running; returns the thread
-        (join it to wait). It merges again while the delta is still full; an error is kept in
-        :attr:`merge_error` and ends the thread."""
-        with self._lock:
-            t = self._merge_thread
-            if t is not None:
-                return t
-            t = threading.Thread(target=self._merge_loop, name="exact-index-merge", daemon=True)
-            self._merge_thread = t
-            t.start()
-            return t
-
-    def _merge_loop(self) -> None:
-        while True:
-            try:
-                self.merge()
-                self.merge_error = None
-            except BaseException as exc:  # kept for the caller; the next merge retries
-                self.merge_error = exc
-                with self._lock:
-                    self._merge_thread = None
-                return
-            with self._lock:
-                if len(self._d_by_id) < self.delta_capacity:
-                    self._merge_thread = None
-                    return
+    def _delta_full(self) -> bool:
+        return len(self._d_by_id) >= self.delta_capacity
 
     # -- snapshots --
 

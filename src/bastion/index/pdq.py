@@ -45,6 +45,7 @@ import numpy.typing as npt
 
 from bastion.errors import InvalidInput
 from bastion.index.exact import as_entry_ids, has_repeats
+from bastion.index.merging import BackgroundMerge
 from bastion.index.npz import read_npz, write_npz
 from bastion.index.pdq_flat import BLOCK_ROWS, flat_range_search, to_columns
 from bastion.index.pdq_mih import Layout, MihTables, choose_layout, plan_cost, probe_plan
@@ -326,7 +327,7 @@ def _search_main(
     return qa[live], ra[live], da[live]
 
 
-class PdqIndex:
+class PdqIndex(BackgroundMerge):
     """Exact PDQ range search over ``(entry id, hash)`` pairs, updated in place.
 
     Args:
@@ -344,6 +345,8 @@ class PdqIndex:
 
     Raises :class:`InvalidInput` for malformed ids, hashes or thresholds.
     """
+
+    _merge_thread_name = "pdq-index-merge"
 
     def __init__(
         self,
@@ -592,33 +595,8 @@ class PdqIndex:
                     self._d_alive[rest].copy(),
                 )
 
-    def merge_in_background(self) -> threading.Thread:
-        """Start :meth:`merge` in a daemon thread unless one is running; returns the thread
-        (join it to wait). The thread merges again while the delta is still full when it
-        finishes. An error is kept in :attr:`merge_error` and ends the thread."""
-        with self._lock:
-            t = self._merge_thread
-            if t is not None:
-                return t
-            t = threading.Thread(target=self._merge_loop, name="pdq-index-merge", daemon=True)
-            self._merge_thread = t
-            t.start()
-            return t
-
-    def _merge_loop(self) -> None:
-        while True:
-            try:
-                self.merge()
-                self.merge_error = None
-            except BaseException as exc:  # kept for the caller; the next merge retries
-                self.merge_error = exc
-                with self._lock:
-                    self._merge_thread = None
-                return
-            with self._lock:
-                if self._d_n < self.delta_capacity:
-                    self._merge_thread = None
-                    return
+    def _delta_full(self) -> bool:
+        return self._d_n >= self.delta_capacity
 
     # -- snapshots --
 
