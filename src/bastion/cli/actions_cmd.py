@@ -9,11 +9,11 @@ the same idempotency key.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from bastion.cli.options import DataDir
 from bastion.errors import InvalidInput
 
 actions_app = typer.Typer(
@@ -21,11 +21,6 @@ actions_app = typer.Typer(
     no_args_is_help=True, add_completion=False,
 )
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", envvar="BASTION_HOME",
-                 help="Data directory (default ./bastion-data)."),
-]
 
 
 @actions_app.command("list")

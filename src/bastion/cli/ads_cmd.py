@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 import typer
 
+from bastion.cli.options import DataDir
 from bastion.config import load_settings
 from bastion.errors import BastionError, InvalidInput
 from bastion.trafficking.adstore import AdRepository, active_lexicon, ads_dir
@@ -47,11 +48,6 @@ ads_app = typer.Typer(
     add_completion=False,
 )
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", envvar="BASTION_HOME",
-                 help="Data directory (settings, database, the fitted lexicon in ads/)."),
-]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
 
 

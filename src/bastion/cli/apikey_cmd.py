@@ -17,6 +17,7 @@ import typer
 
 from bastion.apikeys import service as keys
 from bastion.apikeys.scopes import SCOPES
+from bastion.cli.options import DataDir, JsonOpt
 from bastion.config import load_settings
 from bastion.errors import InvalidInput
 from bastion.store.database import Database, open_database
@@ -25,12 +26,6 @@ apikey_app = typer.Typer(
     name="apikey", help="Manage API keys.", no_args_is_help=True, add_completion=False
 )
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", envvar="BASTION_HOME",
-                 help="Data directory (default ./bastion-data)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _db(data_dir: Path | None) -> Database:

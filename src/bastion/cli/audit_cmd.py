@@ -8,21 +8,17 @@ the newest events (JSON lines with ``--json``).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from bastion.cli.options import DataDir
 
 audit_app = typer.Typer(
     name="audit", help="Verify and read the audit log.", no_args_is_help=True,
     add_completion=False,
 )
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", envvar="BASTION_HOME",
-                 help="Data directory (default ./bastion-data)."),
-]
 
 
 @audit_app.command("verify")

@@ -13,17 +13,13 @@ from typing import Annotated
 
 import typer
 
+from bastion.cli.options import DataDir, JsonOpt
+
 case_app = typer.Typer(
     name="case", help="Read cases and the review queue.", no_args_is_help=True,
     add_completion=False,
 )
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", envvar="BASTION_HOME",
-                 help="Data directory (default ./bastion-data)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _db(data_dir: Path | None):  # type: ignore[no-untyped-def]

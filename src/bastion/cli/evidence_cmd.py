@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bastion.cli.options import DataDir, JsonOpt
 from bastion.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -40,12 +41,6 @@ evidence_app = typer.Typer(
     no_args_is_help=True, add_completion=False,
 )
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", envvar="BASTION_HOME",
-                 help="Data directory (default ./bastion-data)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 AsUser = Annotated[str | None, typer.Option("--as", help="The user acting (a user name).")]
 
 

@@ -17,16 +17,13 @@ from typing import Annotated, Any
 
 import typer
 
+from bastion.cli.options import DataDir
+
 policy_app = typer.Typer(
     name="policy", help="Show and check the policy.", no_args_is_help=True,
     add_completion=False,
 )
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", envvar="BASTION_HOME",
-                 help="Data directory (default ./bastion-data)."),
-]
 
 #: Largest verdict file read, bytes.
 MAX_VERDICT_BYTES = 16 * 1024 * 1024

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bastion.cli.options import DataDir, JsonOpt
 from bastion.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -36,12 +37,6 @@ report_app = typer.Typer(
     no_args_is_help=True, add_completion=False,
 )
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", envvar="BASTION_HOME",
-                 help="Data directory (default ./bastion-data)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 ReportId = Annotated[int, typer.Argument(help="The report's id (bastion report list).")]
 
 #: Largest incident JSON file read by ``report draft``, bytes.

@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bastion.cli.hash_cmd import PROGRESS_MIN_FILES, hash_paths, iter_paths
+from bastion.cli.options import DataDir
 from bastion.config import Settings, load_settings
 from bastion.errors import InvalidInput
 from bastion.signals.base import Signal, get_signal_type
@@ -35,14 +36,6 @@ if TYPE_CHECKING:  # imported when a command runs, after the decode workers are 
     from bastion.scan.service import MatchService, ScanResult
     from bastion.store.database import Database
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        envvar="BASTION_HOME",
-        help="Data directory (SQLite database, indexes). Default ./bastion-data.",
-    ),
-]
 
 
 def _open(data_dir: Path | None, settings: Settings | None = None) -> tuple[Settings, Database]:

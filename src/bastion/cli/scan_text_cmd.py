@@ -35,6 +35,7 @@ from typing import IO, Annotated, Any
 
 import typer
 
+from bastion.cli.options import DataDir
 from bastion.cli.scan_cmd import bank_selection
 from bastion.config import Limits, load_settings
 from bastion.errors import InvalidInput
@@ -50,14 +51,6 @@ BATCH_CHARS = 1_000_000
 #: Longest ``id`` echoed back, characters.
 MAX_ID_CHARS = 200
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        envvar="BASTION_HOME",
-        help="Data directory (SQLite database, indexes). Default ./bastion-data.",
-    ),
-]
 
 
 @dataclass(slots=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -29,15 +28,10 @@ import typer
 from bastion.apikeys import service as keys
 from bastion.banks import service as banks
 from bastion.banks.sample import SAMPLE_BANK, create_sample_bank
+from bastion.cli.options import DataDir
 from bastion.config import Settings, load_settings
 from bastion.errors import NotFound
 from bastion.store.database import Database, open_database
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", envvar="BASTION_HOME",
-                 help="Data directory (default ./bastion-data)."),
-]
 
 #: Name of the key created on first start.
 FIRST_KEY_NAME = "first-admin"

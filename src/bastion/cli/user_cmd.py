@@ -15,15 +15,12 @@ from typing import Annotated
 
 import typer
 
+from bastion.cli.options import DataDir
+
 user_app = typer.Typer(
     name="user", help="Manage review UI users.", no_args_is_help=True, add_completion=False
 )
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", envvar="BASTION_HOME",
-                 help="Data directory (default ./bastion-data)."),
-]
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input.")
 ]
