@@ -57,6 +57,7 @@ from bastion.web.guard import (
     check_csrf,
     require_role,
 )
+from bastion.web.kit import UiKit
 
 _HERE = Path(__file__).resolve().parent
 
@@ -114,6 +115,10 @@ class UiDispatch:
             current_request_id.reset(token)
 
 
+#: Modules that add pages to the UI: each has ``register(kit: UiKit) -> None``.
+PAGE_MODULES = ("bastion.web.reports", "bastion.web.ads")
+
+
 def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
              policy: Policy) -> FastAPI:
     """The UI app (paths include ``/ui``); see the module docstring."""
@@ -161,6 +166,9 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
             exc, NotFound) else 409 if isinstance(exc, Conflict) else 400 if isinstance(
             exc, InvalidInput) else 502 if isinstance(exc, MediaUnavailable) else 500
         return render("error.html", status, title="Not possible", message=exc.message)
+
+    kit = UiKit(app=ui, env=env, settings=settings, db=db, vault=vault, policy=policy,
+                render=render, page=page, viewer_of=viewer_of)
 
     # -- signing in and out ------------------------------------------------------------
 
@@ -271,10 +279,17 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
             reveal_url = f"{PREFIX}/reveal/{revealed}"
         can_fetch = (viewer.sees_media and case.evidence_id is None
                      and case.media == "hashes_only" and bool(review.media_endpoint))
+        extra: dict[str, Any] = {}
+        if kit.case_context:
+            with db.read() as s:
+                for provide in kit.case_context:
+                    extra.update(provide(s, case, viewer))
         return page("case.html", viewer, case=case, siblings=siblings, history=history,
                     notice=notice, can_decide=can_decide, reveal_url=reveal_url,
                     can_fetch=can_fetch,
-                    age=_age(utcnow() - case.opened_at))
+                    age=_age(utcnow() - case.opened_at),
+                    case_templates=kit.case_templates,
+                    decide_templates=kit.decide_templates, **extra)
 
     @ui.post(f"{PREFIX}/cases/{{case_id}}/decide")
     async def decide(request: Request, case_id: CaseId) -> Response:
@@ -456,6 +471,10 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
                                detail={"blur": blur})
         return RedirectResponse(f"{PREFIX}/queue", status_code=303, headers=HEADERS)
 
+    import importlib
+
+    for name in PAGE_MODULES:
+        importlib.import_module(name).register(kit)
     return ui
 
 
