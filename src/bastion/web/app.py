@@ -116,7 +116,7 @@ class UiDispatch:
 
 
 #: Modules that add pages to the UI: each has ``register(kit: UiKit) -> None``.
-PAGE_MODULES = ("bastion.web.reports", "bastion.web.ads")
+PAGE_MODULES = ("bastion.web.reports", "bastion.web.ads", "bastion.web.text")
 
 
 def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
