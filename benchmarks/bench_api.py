@@ -226,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--scenarios", nargs="+", help="run only these scenarios "
+                    "(match_md5 match_pdq match_pdq_batch100 upload_jpeg)")
+    ap.add_argument("--no-breakdown", action="store_true",
+                    help="skip the in-process breakdown")
     ap.add_argument("--home", type=Path,
                     help="data directory to build once and reuse (default: a temporary one)")
     args = ap.parse_args(argv)
@@ -268,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'scenario':22} {'req/s':>9} {'items/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
                   f"{'non-2xx':>7}  goal")
             for name, (path, script) in scenarios.items():
+                if args.scenarios and name not in args.scenarios:
+                    continue
                 conns = min(4, args.connections) if name.endswith("batch100") else args.connections
                 r = run_wrk(url + path, script, args.seconds, conns, tmp)
                 items = r["rps"] * (100 if name.endswith("batch100") else 1)
@@ -281,11 +287,12 @@ def main(argv: list[str] | None = None) -> int:
             proc.terminate()
             proc.wait(30)
         port += 1
-    print("\n== where the time goes (in-process, one thread, microseconds per call)")
-    b = breakdown(home, jpeg, args.bank)
-    for k, v in b.items():
-        print(f"{k:28} {v:12.1f}")
-    figures["breakdown"] = b
+    if not args.no_breakdown:
+        print("\n== where the time goes (in-process, one thread, microseconds per call)")
+        b = breakdown(home, jpeg, args.bank)
+        for k, v in b.items():
+            print(f"{k:28} {v:12.1f}")
+        figures["breakdown"] = b
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     shutil.rmtree(tmp, ignore_errors=True)

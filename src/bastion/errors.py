@@ -66,7 +66,8 @@ class Conflict(BastionError):
 
 
 class NotReady(BastionError):
-    """Indexes are still loading; matching refuses instead of answering ``no_match``."""
+    """The service cannot answer yet: indexes are still loading (matching refuses instead of
+    answering ``no_match``) or the database stayed busy; retry later (HTTP 503)."""
 
     code = "not-ready"
 
