@@ -233,3 +233,69 @@ def test_sparse_and_dense_hit_mapping_agree(monkeypatch: pytest.MonkeyPatch) -> 
     assert idx.match_many(texts) == sparse
     assert [[m.span for m in r] for r in sparse] == [[(4, 8), (11, 18)], [(3, 7)], [],
                                                       [(0, 13), (16, 20)]]
+
+
+# --- differential: the index against a plain reference (str.find on per-character text) ----
+
+from tests.signals.text_reference import ref_match  # noqa: E402
+
+_TERMS = [
+    "example", "cafe", "café", "sex", "ab", "a b", "ex", "lil", "kill", "abc def", "strasse",
+    "🍕", "🍕👍", "你好", "我爱", "สวัสดี", "ขก", "ключ", "жа", "éx", "e", "x1", "1\ufe0f\u20e3",
+    "a-b", "ss", "pass", "ll", "exxample",
+]
+_PIECES = [
+    "example", "EXAMPLE", "ｅｘａｍｐｌｅ", "e x a m p l e", "e.x.a.m.p.l.e", "3xampl3",
+    "exa\u200bmple",
+    "examples", "cafe\u0301", "café", "Straße", "s e x", "p@ss", "a$$", "k1ll", "kiii", "lil",
+    "🍕", "🍕\ufe0f", "👍🏽", "你好", "我 爱", "สวัสดี", "ขก", "ключ", "КЛЮЧ", "жа", "ab", "a b",
+    "abc def", "abc  def", "x1", "1\ufe0f\u20e3", "a-b", "exxample", "exxxaammple", " ", " ",
+    ",", ".", "!", "-", "_", "\n", "a", "b", "e", "x", "l", "1", "3", "0", "\u200d", "\u0301",
+    "\u3000", "ｘ", "@", "$", "é", "ß",
+]
+_posts = st.lists(
+    st.one_of(st.sampled_from(_PIECES), st.characters(codec="utf-8",
+                                                         exclude_characters="\uffff")),
+    max_size=40,
+).map("".join)
+_entries = st.dictionaries(
+    st.sampled_from(_TERMS),
+    st.tuples(st.sampled_from(["word", "prefix", "substring"]), st.booleans()),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_entries, st.lists(_posts, min_size=1, max_size=5), st.integers(0, 3))
+def test_matches_equal_reference(
+    entries: dict[str, tuple[str, bool]], texts: list[str], delta_at: int
+) -> None:
+    """Same matches and spans as the reference, whether entries sit in the main automata
+    (bulk load) or the delta (added one by one), in batches or one by one."""
+    idx: KeywordIndex[str] = KeywordIndex(delta_limit=10**6)
+    items = [(t, parse_keyword_entry(t, match=m, collapse_repeats=c))
+             for t, (m, c) in sorted(entries.items())]
+    idx.add_many(items[:delta_at])
+    for k, e in items[delta_at:]:
+        idx.add(k, e)
+    spec = {k: (e.term, e.match, e.collapse_repeats) for k, e in items}
+    want = [ref_match(spec, t) for t in texts]
+    got = [[(m.span, m.key) for m in r] for r in idx.match_many(texts)]
+    assert got == want
+    for t, w in zip(texts, want, strict=True):
+        assert [(m.span, m.key) for m in idx.match(t)] == w
+        for m in idx.match(t):
+            assert t[m.span[0] : m.span[1]] == m.matched
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_posts, min_size=1, max_size=30))
+def test_large_batches_equal_reference(texts: list[str]) -> None:
+    """Many texts and many hits per batch (the dense hit-mapping path)."""
+    spec = {t: (t, "substring", False) for t in ["e", "a", "x", "你", "🍕", "ab"]}
+    spec["ex w"] = ("example", "word", False)
+    idx: KeywordIndex[str] = KeywordIndex()
+    idx.add_many((k, parse_keyword_entry(t, match=m)) for k, (t, m, _) in spec.items())
+    got = [[(m.span, m.key) for m in r] for r in idx.match_many(texts)]
+    assert got == [ref_match(spec, t) for t in texts]

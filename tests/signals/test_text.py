@@ -167,3 +167,73 @@ def test_batched_terms_equal_single_terms(items: list[tuple[str, bool]]) -> None
     assert normalise_terms(terms, flags) == [
         normalise_term(t, collapse=c) for t, c in items
     ]
+
+
+# --- differential: the vectorised normalisation against a plain per-character reference ----
+
+from tests.signals.text_reference import ref_collapse, ref_normalise  # noqa: E402
+
+#: Mixed-script pieces evaders and ordinary posts use: Latin with leet digits and separators,
+#: fullwidth, combining marks, zero-width and format characters, variation selectors and
+#: skin tones, emoji sequences, CJK, Thai, Cyrillic look-alikes, ligatures, expansions.
+MIXED_PIECES = [
+    "a", "b", "e", "l", "x", "s", "E", "L", "ex", "ample", "cafe", "café", "Straße", "ﬁ",
+    "0", "1", "3", "4", "5", "7", "9", "13", "$", "@", ".", "-", "_", "*", "·", " ", "  ",
+    "\n", "\t", "!", "?", "(", ")", "/", ":", "ｅ", "Ｅ", "１", "\u200b", "\u200c", "\u200d",
+    "\u00ad", "\u2060", "\u0301", "\u0336", "\u20e3", "\ufe0f", "\U0001f3fd", "🍕", "👍",
+    "👨\u200d👩\u200d👧", "1\ufe0f\u20e3", "你", "好", "我爱", "ก", "ข", "สวัสดี", "а", "о",
+    "ж", "Ω", "ß", "İ", "ǅ", "٣", "𝐞", "한", "\u3000", "\u115f", "\U000e0100", "\u0000",
+]
+_mixed_text = st.lists(
+    st.one_of(st.sampled_from(MIXED_PIECES),
+              st.characters(codec="utf-8", exclude_characters=BATCH_SEPARATOR)),
+    max_size=60,
+).map("".join)
+
+
+def _spans(nt: object, n: int) -> list[tuple[int, int]]:
+    return [nt.original_span(k, k + 1) for k in range(n)]  # type: ignore[attr-defined]
+
+
+@settings(max_examples=500, deadline=None)
+@given(_mixed_text)
+def test_normalise_equals_reference(raw: str) -> None:
+    ref = ref_normalise(raw)
+    nt = normalise(raw)
+    assert nt.text == ref.text
+    assert _spans(nt, len(nt.text)) == list(zip(ref.start, ref.end, strict=True))
+    col = collapse_repeats(nt)
+    rcol = ref_collapse(ref)
+    assert col.text == rcol.text
+    assert _spans(col, len(col.text)) == list(zip(rcol.start, rcol.end, strict=True))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_mixed_text, max_size=6))
+def test_batch_spans_equal_reference(texts: list[str]) -> None:
+    batch = normalise_many(texts)
+    joined = batch.text.text
+    pos = 0
+    for i, t in enumerate(texts):
+        ref = ref_normalise(t)
+        assert joined[pos : pos + len(ref.text)] == ref.text
+        for k in range(len(ref.text)):
+            assert batch.locate(pos + k, pos + k + 1) == (i, ref.start[k], ref.end[k])
+        pos += len(ref.text) + 1
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "x" * 70 + "3" + "y" * 70,  # a token longer than the 64-character substitution reach
+        "a" * 100 + "1" + "b" * 30 + "7" + "c" * 100,
+        "a$$b3c", "a$b$$", "x@y@z.com", "p@ss 3xampl3 $ex 13yo a$$ e@x.co",
+        "s e x s.e.x s-e-x a b", "e\u0301\u0301x\u200b\u200da", "ß" * 5 + "\u0301",
+        "", " ", "\u0301abc", "ｅ ｘ ａ",
+    ],
+)
+def test_normalise_equals_reference_edge_cases(raw: str) -> None:
+    ref = ref_normalise(raw)
+    nt = normalise(raw)
+    assert nt.text == ref.text
+    assert _spans(nt, len(nt.text)) == list(zip(ref.start, ref.end, strict=True))
