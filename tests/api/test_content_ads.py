@@ -100,3 +100,42 @@ def test_an_ad_over_the_analysis_limit_is_refused_and_nothing_is_kept(api: Api) 
     assert r.status_code == 413, r.text
     assert _stored_ads(api) == 0
     assert api.client.get("/v1/content/ad-long", headers=api.h("content:read")).status_code == 404
+
+
+def test_stored_verdicts_report_the_surviving_network_after_a_merge(api: Api) -> None:
+    a = _post(api, content_id="m-1", text="Call 202 555 0143 for an appointment",
+              location="Houston, TX", posted_at="2026-05-01T10:00:00Z")
+    b = _post(api, content_id="m-2", text="Call 202 555 0177 for an appointment",
+              location="Dallas, TX", posted_at="2026-05-02T10:00:00Z")
+    assert a["network_id"] != b["network_id"]
+    bridge = _post(api, content_id="m-3", text="Call 202 555 0143 or 202 555 0177",
+                   location="Austin, TX", posted_at="2026-05-03T10:00:00Z")
+    # the older network's id survives; the younger one's stored verdict now reports it
+    assert bridge["network_id"] == a["network_id"] and bridge["network_size"] == 3
+    got = api.client.get("/v1/content/m-2", headers=api.h("content:read")).json()
+    assert got["network_id"] == a["network_id"]
+    assert got["network_size"] == 1  # the size when the verdict was made
+    replay = _post(api, content_id="m-2", text="Call 202 555 0177 for an appointment",
+                   location="Dallas, TX", posted_at="2026-05-02T10:00:00Z")
+    assert replay["replayed"] is True and replay["network_id"] == a["network_id"]
+
+
+def test_policy_opens_a_case_for_a_network_spread_over_cities_and_days(
+        make_api: Any) -> None:
+    api = make_api(policy={"rules": [
+        {"name": "ad_spread",
+         "when": {"min_indicator": {"ads_network_cities": 2, "ads_network_days": 3}},
+         "decision": "hold", "open_case": True, "priority": 55},
+    ]})
+    first = _post(api, content_id="s-1", text=TEXT, location="Houston, TX",
+                  posted_at="2026-05-01T10:00:00Z")
+    # two cities, but within a day: not yet
+    second = _post(api, content_id="s-2", text="Call 202 555 0143 now",
+                   location="Dallas, TX", posted_at="2026-05-01T20:00:00Z")
+    assert (first["case_id"], second["case_id"]) == (None, None)
+    assert second["decision"] == "allow"
+    # four days after the first posting: the spread rule holds
+    third = _post(api, content_id="s-3", text="Call 202 555 0143 today",
+                  location="Dallas, TX", posted_at="2026-05-05T10:00:00Z")
+    assert third["decision"] == "hold" and third["decision_rule"] == "ad_spread"
+    assert third["case_id"] is not None

@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bastion.cases.schemas import QUEUE_STATES, STATES, CaseRead
+from bastion.cases.schemas import (
+    FILE_ANNOTATIONS,
+    MAX_URGENT_REASON_CHARS,
+    QUEUE_STATES,
+    REPORT_ANNOTATIONS,
+    REPORTED_DECISIONS,
+    STATES,
+    CaseRead,
+)
 from bastion.config import Settings
 from bastion.errors import Conflict, InvalidInput, NotFound
 from bastion.policy.rules import CLASSIFICATIONS, Policy
@@ -275,10 +283,46 @@ def _idem(case: Case, decision: str, kind: str) -> str:
     return f"case-{case.id}-{kind}-{digest}"[:100]
 
 
+def report_facts(
+    decision: str, *, file_annotations: Sequence[str] = (),
+    report_annotations: Sequence[str] = (), urgent_reason: str | None = None,
+) -> tuple[list[str] | None, list[str] | None, str | None]:
+    """Check what a reviewer says for the CyberTipline report with a decision: the
+    ``fileAnnotations`` and ``reportAnnotations`` names (exactly the schema's element names,
+    :data:`~bastion.cases.schemas.FILE_ANNOTATIONS`,
+    :data:`~bastion.cases.schemas.REPORT_ANNOTATIONS`) and the reason for marking the case
+    urgent (``escalateToHighPriority``, 1-1000 characters, surrounding blanks removed).
+    Returns them deduplicated in the schema's order, None for none. They apply to reported
+    decisions only (:data:`~bastion.cases.schemas.REPORTED_DECISIONS`). Raises
+    :class:`InvalidInput` naming the value at fault."""
+    bad = [a for a in file_annotations if a not in FILE_ANNOTATIONS]
+    if bad:
+        raise InvalidInput(f"unknown file annotation {bad[0]!r}; one of "
+                           f"{', '.join(FILE_ANNOTATIONS)}")
+    bad = [a for a in report_annotations if a not in REPORT_ANNOTATIONS]
+    if bad:
+        raise InvalidInput(f"unknown report annotation {bad[0]!r}; one of "
+                           f"{', '.join(REPORT_ANNOTATIONS)}")
+    reason = urgent_reason.strip() if urgent_reason is not None else None
+    if urgent_reason is not None and not reason:
+        raise InvalidInput("marking a case urgent needs a reason (it is sent to NCMEC as "
+                           "escalateToHighPriority)")
+    if reason is not None and len(reason) > MAX_URGENT_REASON_CHARS:
+        raise InvalidInput(f"the urgency reason is at most {MAX_URGENT_REASON_CHARS} "
+                           "characters")
+    files = [a for a in FILE_ANNOTATIONS if a in file_annotations]
+    reports = [a for a in REPORT_ANNOTATIONS if a in report_annotations]
+    if (files or reports or reason) and decision not in REPORTED_DECISIONS:
+        raise InvalidInput("annotations and urgency are for reported decisions only ("
+                           f"{', '.join(REPORTED_DECISIONS)}), not {decision!r}")
+    return files or None, reports or None, reason
+
+
 def decide(
     session: Session, *, case_id: int, reviewer: int, decision: str, policy: Policy,
     settings: Settings, classification: str | None = None, notes: str | None = None,
-    now: datetime | None = None,
+    file_annotations: Sequence[str] = (), report_annotations: Sequence[str] = (),
+    urgent_reason: str | None = None, now: datetime | None = None,
 ) -> CaseRead:
     """Record ``reviewer``'s decision on a case and apply its effects through
     ``policy`` (:meth:`~bastion.policy.rules.Policy.on_decision`): actions enqueued in
@@ -286,7 +330,13 @@ def decide(
     disabling an entry after ``policy.fp_votes_to_disable``), unhiding. ``csam`` needs a
     ``classification`` (A1, A2, B1, B2); with ``policy.second_review_csam`` it waits for
     a second, different reviewer. ``escalate`` moves the case to ``escalated``.
-    Raises :class:`InvalidInput`, :class:`Conflict`, :class:`NotFound`."""
+
+    For reported decisions the reviewer may add CyberTipline ``file_annotations`` and
+    ``report_annotations`` and an ``urgent_reason`` (checked by :func:`report_facts`); the
+    report drafted from the case carries them (``fileAnnotations``,
+    ``reportAnnotations``, ``escalateToHighPriority``). A second reviewer's decision
+    replaces the first's. Raises :class:`InvalidInput`, :class:`Conflict`,
+    :class:`NotFound`."""
     at = now or utcnow()
     if decision == "csam":
         if classification not in CLASSIFICATIONS:
@@ -295,6 +345,12 @@ def decide(
         classification = None
     if notes is not None and len(notes) > MAX_NOTES_CHARS:
         raise InvalidInput(f"notes are at most {MAX_NOTES_CHARS} characters")
+    files_ann, report_ann, urgent = report_facts(
+        decision, file_annotations=file_annotations, report_annotations=report_annotations,
+        urgent_reason=urgent_reason)
+    facts: dict[str, Any] = {k: v for k, v in (
+        ("file_annotations", files_ann), ("report_annotations", report_ann),
+        ("urgent", True if urgent else None)) if v}
     case = _get_row(session, case_id, for_update=True)
     if case.state not in QUEUE_STATES:
         raise Conflict(f"case {case_id} is {case.state} already")
@@ -313,13 +369,15 @@ def decide(
         return CaseRead.of(case)
     if case.second_review and case.decided_by == reviewer:
         raise Conflict(f"case {case_id} needs a second reviewer's decision")
+    case.file_annotations, case.report_annotations = files_ann, report_ann
+    case.urgent_reason = urgent
     if effects.second_review and not case.second_review:
         case.second_review = True
         case.decision, case.classification = decision, classification
         case.decided_by, case.decided_at = reviewer, at
         case.state = "in_review"
         _event(session, case, "first_review", actor,
-               {"decision": decision, "classification": classification}, now=at)
+               {"decision": decision, "classification": classification, **facts}, now=at)
         return CaseRead.of(case)
     case.decision, case.classification = decision, classification
     case.decided_by, case.decided_at = reviewer, at
@@ -328,7 +386,7 @@ def decide(
         select(ContentVerdict).where(ContentVerdict.content_id == case.content_id)
     ).scalar_one_or_none()
     done: dict[str, Any] = {"decision": decision, "classification": classification,
-                            "rules": list(effects.rules)}
+                            "rules": list(effects.rules), **facts}
     if effects.add_to_confirmed_bank and verdict is not None:
         done["confirmed_entries"] = _add_to_confirmed(
             session, policy, list(verdict.verdict.get("signals", [])), classification, case)

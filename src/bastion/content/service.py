@@ -181,10 +181,21 @@ class ContentService:
     def ads(self) -> AdRepository:
         """The ads of the main store and their networks (loaded on first use)."""
         if self._ads is None:
-            from bastion.trafficking.adstore import AdRepository
+            from bastion.trafficking.adstore import shared_repository
 
-            self._ads = AdRepository(self.db)
+            self._ads = shared_repository(self.db)
         return self._ads
+
+    def _current_network(self, verdict: Verdict) -> Verdict:
+        """``verdict`` with the ad's current ``network_id`` (networks merge after a verdict
+        is stored; the older id survives). ``network_size`` stays the size then."""
+        if verdict.ad is None or not verdict.ad.get("network_id"):
+            return verdict
+        with self.db.read() as session:
+            current = self.ads().current_network_id(session, verdict.content_id)
+        if current is not None and current != verdict.ad["network_id"]:
+            verdict.ad = {**verdict.ad, "network_id": current}
+        return verdict
 
     def _analyse_ad(
         self, scan: ScanResult, meta: ContentMeta
@@ -193,8 +204,9 @@ class ContentService:
         has ``text`` and ``ads_analysis`` is on: contacts, indicators, score, and its network
         (the ad is stored and linked in its own transaction, before the verdict's; a retry
         finds it stored). Returns the verdict's ``ad`` object and the policy's indicator
-        values ``ads_score``, ``ads_network_size`` (ads) and ``ads_network_cities``; ``(None,
-        {})`` when not analysed. Raises LimitExceeded for an ad over the analysis limits."""
+        values ``ads_score``, ``ads_network_size`` (ads), ``ads_network_cities`` and
+        ``ads_network_days``; ``(None, {})`` when not analysed. Raises LimitExceeded for an
+        ad over the analysis limits."""
         if not (meta.has_ad_fields() or (self.settings.ads_analysis and meta.text)):
             return None, {}
         from bastion.signals.base import MIN_MATCH_QUALITY, STORED
@@ -221,7 +233,8 @@ class ContentService:
             repo.discard()
             raise
         assert kept.network_id is not None
-        size, cities = repo.network_size(kept.network_id)
+        facts = {"ads_score": kept.score, **repo.policy_facts(kept.network_id)}
+        size = int(facts["ads_network_size"])
         body = {
             "score": kept.score,
             "indicators": [i.to_json() for i in kept.indicators],
@@ -230,8 +243,6 @@ class ContentService:
             "network_size": size,
             "lexicon_version": kept.lexicon_version,
         }
-        facts = {"ads_score": kept.score, "ads_network_size": float(size),
-                 "ads_network_cities": float(cities)}
         return body, facts
 
     # -- hashing -------------------------------------------------------------------------
@@ -262,7 +273,8 @@ class ContentService:
                     f"content_id {content_id!r} was already submitted with different content; "
                     "a content_id names one item: submit changed content under a new id"
                 )
-            return Verdict.from_row(row, replayed=True)
+            found = Verdict.from_row(row, replayed=True)
+        return self._current_network(found)
 
     def get(self, content_id: str) -> Verdict:
         """The stored verdict of ``content_id`` with its history (oldest first): the
@@ -305,7 +317,7 @@ class ContentService:
                 )
             history.sort(key=lambda h: (h[0], h[1]))
             verdict.history = [h[2] for h in history]
-            return verdict
+        return self._current_network(verdict)
 
     # -- submitting ----------------------------------------------------------------------
 

@@ -30,7 +30,19 @@ Verdict rule conditions (``when``; all must hold; an empty ``when`` always holds
 
 - on the verdict: ``status`` (list of ``match``, ``no_match``, ``not_scanned``),
   ``min_score`` (the score of earlier ``continue`` rules, at least), ``min_indicator``
-  (``{name: value}``: the verdict's indicator scores, from later issues, at least);
+  (``{name: value}``: each named indicator value of the verdict at least this; a verdict
+  without the value does not meet it). Classified ads (issue 8) give :data:`ADS_INDICATORS`:
+  ``ads_score`` (the ad's score, 0-1), ``ads_network_size`` (ads in its network),
+  ``ads_network_cities`` (distinct cities of the network) and ``ads_network_days`` (days from
+  the network's first to its last posting). Other names starting ``ads_`` are refused (a
+  typo would otherwise never hold). For example, a case for a network seen in 3 or more
+  cities over at least a week::
+
+      [[policy.rules]]
+      name = "ad_network_spread"
+      when = { min_indicator = { ads_network_cities = 3, ads_network_days = 7 } }
+      decision = "hold"
+      open_case = true
 - on its matches — the rule holds when at least one match meets every match condition:
   ``signal_type``, ``not_signal_type``, ``bank``, ``label``, ``classification`` (lists),
   ``auto_action`` (the bank's flag), ``max_distance`` (integer, inclusive, in the signal
@@ -53,7 +65,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bastion.errors import ConfigurationError
 
@@ -130,6 +142,15 @@ class VerdictFacts(Protocol):
     def matches(self) -> Sequence[Any]: ...
 
 
+#: The indicator values of a classified ad (see the module docstring), with what they are.
+ADS_INDICATORS: dict[str, str] = {
+    "ads_score": "the ad's indicator score, 0-1",
+    "ads_network_size": "ads in the ad's network",
+    "ads_network_cities": "distinct cities of the ad's network",
+    "ads_network_days": "days from the network's first to its last posting",
+}
+
+
 class _When(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -145,6 +166,15 @@ class _When(BaseModel):
     max_distance: int | None = Field(default=None, ge=0)
     query_variant: tuple[str, ...] | None = None
     bank_variant: tuple[str, ...] | None = None
+
+    @field_validator("min_indicator")
+    @classmethod
+    def _known_ads_indicators(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        for name in v or {}:
+            if name.startswith("ads_") and name not in ADS_INDICATORS:
+                raise ValueError(f"unknown ad indicator {name!r}; one of "
+                                 f"{', '.join(ADS_INDICATORS)}")
+        return v
 
     def has_match_conditions(self) -> bool:
         return any(getattr(self, f) is not None for f in (

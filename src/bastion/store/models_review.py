@@ -83,6 +83,12 @@ class Case(Base):
     #: A ``csam`` decision waiting for a second reviewer (policy ``second_review``).
     second_review: Mapped[bool] = mapped_column(Boolean, default=False)
     actions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    #: CyberTipline ``fileAnnotations`` names the deciding reviewer ticked (None: none).
+    file_annotations: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    #: CyberTipline ``reportAnnotations`` names the deciding reviewer ticked (None: none).
+    report_annotations: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    #: Why the reviewer marked the case urgent (``escalateToHighPriority``); None if not.
+    urgent_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class CaseEvent(Base):

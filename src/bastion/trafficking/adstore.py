@@ -17,6 +17,11 @@ of id order, is still picked up; in that case this process's network ids may dif
 replay's until it restarts). When the surrounding transaction fails, :meth:`discard` drops the
 in-memory networks, which are rebuilt on next use.
 
+One repository per database in a process (:func:`shared_repository`): the API's content
+service and the review UI's network pages read the same in-memory networks. Readers go through
+:meth:`AdRepository.read` (the repository's lock held, networks caught up first), because the
+networks change while ads arrive.
+
 The active lexicon stays a file: ``$BASTION_HOME/ads/lexicon.toml`` when ``bastion ads fit``
 wrote one, else the shipped ``v1`` (:func:`active_lexicon`).
 """
@@ -24,8 +29,10 @@ wrote one, else the shipped ``v1`` (:func:`active_lexicon`).
 from __future__ import annotations
 
 import threading
+import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -33,7 +40,7 @@ from sqlalchemy.orm import Session
 from bastion.errors import Conflict, InvalidInput, NotFound
 from bastion.store.models_ads import StoredAd
 from bastion.trafficking.lexicon import Lexicon, load_lexicon
-from bastion.trafficking.networks import AdNetworks
+from bastion.trafficking.networks import AdNetworks, Overview, Spread
 from bastion.trafficking.schemas import Ad, AdResult, Contact, Indicator
 from bastion.trafficking.service import network_ad
 
@@ -41,6 +48,20 @@ from bastion.trafficking.service import network_ad
 CATCH_UP_WINDOW = 1_000
 #: Rows read per query while replaying.
 _REPLAY_CHUNK = 5_000
+
+T = TypeVar("T")
+_SHARED: weakref.WeakKeyDictionary[Any, AdRepository] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_repository(db: Any) -> AdRepository:
+    """This process's :class:`AdRepository` of ``db`` (created on first use; forgotten with
+    ``db``), so that the API and the review UI share one copy of the networks."""
+    with _SHARED_LOCK:
+        repo = _SHARED.get(db)
+        if repo is None:
+            repo = _SHARED[db] = AdRepository(db)
+        return repo
 
 
 def ads_dir(home: Path) -> Path:
@@ -100,6 +121,7 @@ class AdRepository:
         self._lock = threading.RLock()
         self._networks: AdNetworks | None = None
         self._last_id = 0
+        self._overview: tuple[int, int, list[Overview]] | None = None
 
     def _load(self, session: Session) -> AdNetworks:
         if self._networks is None:
@@ -127,6 +149,33 @@ class AdRepository:
                 return self._load(session)
             with self.db.read() as s:
                 return self._load(s)
+
+    def read(self, fn: Callable[[AdNetworks], T], session: Session | None = None) -> T:
+        """``fn(networks)`` with the lock held, after catching up on stored ads (in
+        ``session``, else a new read session). ``fn`` must not keep the networks."""
+        with self._lock:
+            if session is not None:
+                return fn(self._load(session))
+            with self.db.read() as s:
+                return fn(self._load(s))
+
+    def current_network_id(self, session: Session, ad_id: str) -> str | None:
+        """The network ``ad_id`` is in now (merges followed), or None for an ad not
+        stored."""
+        with self._lock:
+            nets = self._load(session)
+            return nets.network_of(ad_id) if ad_id in nets else None
+
+    def overview(self, session: Session | None = None, *, min_size: int = 2) -> list[Overview]:
+        """:meth:`AdNetworks.overview` (cached until the next ad arrives)."""
+
+        def build(nets: AdNetworks) -> list[Overview]:
+            key = (len(nets), min_size)
+            if self._overview is None or self._overview[:2] != key:
+                self._overview = (*key, nets.overview(min_size=min_size))
+            return self._overview[2]
+
+        return self.read(build, session)
 
     def get(self, session: Session, ad_id: str) -> AdResult | None:
         """The stored result of ``ad_id`` with its current network id, or None."""
@@ -164,13 +213,28 @@ class AdRepository:
 
     def network_size(self, network_id: str) -> tuple[int, int]:
         """``(ads, distinct cities)`` of a loaded network. Raises NotFound."""
+        sp = self.spread(network_id)
+        return sp.ads, sp.cities
+
+    def spread(self, network_id: str) -> Spread:
+        """Ads, cities and days of a loaded network (see :meth:`AdNetworks.spread`).
+        Raises NotFound."""
         with self._lock:
             if self._networks is None:
                 raise NotFound(f"no network {network_id!r}")
-            return self._networks.size_and_cities(network_id)
+            return self._networks.spread(network_id)
+
+    def policy_facts(self, network_id: str) -> dict[str, float]:
+        """The policy's network values of a loaded network: ``ads_network_size`` (ads),
+        ``ads_network_cities`` (distinct cities) and ``ads_network_days`` (days from its first
+        to its last posting). Raises NotFound."""
+        sp = self.spread(network_id)
+        return {"ads_network_size": float(sp.ads), "ads_network_cities": float(sp.cities),
+                "ads_network_days": sp.days}
 
     def discard(self) -> None:
         """Forget the in-memory networks (after a failed transaction); rebuilt on next use."""
         with self._lock:
             self._networks = None
             self._last_id = 0
+            self._overview = None

@@ -137,6 +137,11 @@ class Network:
     links: tuple[Link, ...] = field(default=())
     merged_ids: tuple[str, ...] = field(default=())
 
+    @property
+    def days(self) -> float:
+        """Days from the first to the last posting (0.0 without posting times)."""
+        return span_days(self.first_seen, self.last_seen)
+
     def to_json(self) -> dict[str, Any]:
         """The ``bastion ads networks --json`` object."""
         return {
@@ -147,6 +152,7 @@ class Network:
             "cities": list(self.cities),
             "first_seen": None if self.first_seen is None else format_time(self.first_seen),
             "last_seen": None if self.last_seen is None else format_time(self.last_seen),
+            "days": self.days,
             "movement": [s.to_json() for s in self.movement],
             "template": None if self.template is None else self.template.to_json(),
             "indicators": dict(sorted(self.indicators.items())),
@@ -155,6 +161,50 @@ class Network:
             "links": [lk.to_json() for lk in self.links],
             "merged_ids": list(self.merged_ids),
         }
+
+
+def span_days(first: datetime | None, last: datetime | None) -> float:
+    """Days (rounded to 1e-3) from ``first`` to ``last``; 0.0 when either is None."""
+    if first is None or last is None:
+        return 0.0
+    return round(max(0.0, (last - first).total_seconds()) / 86_400.0, 3)
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """How far a network reaches: ``ads``, distinct ``cities`` (casefolded; ads without a
+    location not counted) and ``days`` from its first to its last posting (0.0 when fewer
+    than two ads have a posting time). What the policy's ``ads_network_*`` values read."""
+
+    ads: int
+    cities: int
+    days: float
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """One line of the network list: ``size``, ``cities`` (in order of first posting),
+    first/last seen, ``top_indicators`` (``(entry id, ads with it)``, most common first, at
+    most :data:`TOP_INDICATORS`), ``max_score`` and ``seq`` (the arrival number of its
+    oldest ad, for a stable order). Cheap: no template, no links."""
+
+    network_id: str
+    size: int
+    cities: tuple[str, ...]
+    first_seen: datetime | None
+    last_seen: datetime | None
+    top_indicators: tuple[tuple[str, int], ...]
+    max_score: float
+    seq: int
+
+    @property
+    def days(self) -> float:
+        """Days from the first to the last posting."""
+        return span_days(self.first_seen, self.last_seen)
+
+
+#: Indicators shown per network in :meth:`AdNetworks.overview`.
+TOP_INDICATORS = 3
 
 
 #: Words whose CRC-32 is cached (the cache is emptied when it is full).
@@ -482,15 +532,65 @@ class AdNetworks:
         return out
 
     def size_and_cities(self, network_id: str) -> tuple[int, int]:
-        """``(ads, distinct cities)`` of a network (merged ids resolved; cities compared
-        casefolded, ads without a location not counted). Raises NotFound."""
+        """``(ads, distinct cities)`` of a network (see :meth:`spread`). Raises NotFound."""
+        sp = self.spread(network_id)
+        return sp.ads, sp.cities
+
+    def _root(self, network_id: str) -> int:
         root = self._root_of_id(self.resolve(network_id))
         if root is None:  # pragma: no cover - resolve() checked it
             raise NotFound(f"no network {network_id!r}")
-        members = self._members[root]
+        return root
+
+    def spread(self, network_id: str) -> Spread:
+        """Ads, distinct cities and days spanned by a network (merged ids resolved).
+        Raises NotFound."""
+        members = self._members[self._root(network_id)]
         cities = {(self._ads[s].location or "").strip().casefold() for s in members}
         cities.discard("")
-        return len(members), len(cities)
+        times = [t for s in members if (t := self._ads[s].posted_at) is not None]
+        days = span_days(min(times), max(times)) if times else 0.0
+        return Spread(len(members), len(cities), days)
+
+    def members(self, network_id: str) -> list[NetworkAd]:
+        """The ads of a network (merged ids resolved) in posting order (ads without a
+        posting time last, in arrival order). Texts are empty with ``keep_text=False``.
+        Raises NotFound."""
+        seqs = sorted(self._members[self._root(network_id)])
+        ads = [self._ads[s] for s in seqs]
+        order = sorted(range(len(ads)), key=lambda i: _time_key(ads[i], i))
+        return [ads[i] for i in order]
+
+    def links_of(self, network_id: str) -> tuple[Link, ...]:
+        """The recorded links of a network (at most :data:`MAX_LINKS_PER_KIND` per ad and
+        kind when the ad arrived; the network itself uses every link). Raises NotFound."""
+        return tuple(self._links.get(self._root(network_id), ()))
+
+    def overview(self, *, min_size: int = 2) -> list[Overview]:
+        """A cheap line per network of at least ``min_size`` ads (oldest first): size,
+        cities, first/last seen, most common indicators, highest score. O(ads)."""
+        out: list[Overview] = []
+        for root in sorted(self._members, key=lambda r: self._oldest[r]):
+            seqs = self._members[root]
+            if len(seqs) < min_size:
+                continue
+            ads = [self._ads[s] for s in sorted(seqs)]
+            ordered = sorted(range(len(ads)), key=lambda i: _time_key(ads[i], i))
+            cities: dict[str, str] = {}
+            for i in ordered:
+                city = (ads[i].location or "").strip()
+                if city:
+                    cities.setdefault(city.casefold(), city)
+            times = [a.posted_at for a in ads if a.posted_at is not None]
+            counts: Counter[str] = Counter()
+            for a in ads:
+                counts.update(set(a.indicator_ids))
+            top = tuple(sorted(counts.items(), key=lambda t: (-t[1], t[0]))[:TOP_INDICATORS])
+            out.append(Overview(
+                self._net_id(root), len(ads), tuple(cities.values()),
+                min(times) if times else None, max(times) if times else None, top,
+                max(a.score for a in ads), self._oldest[root]))
+        return out
 
     def network_ids(self, *, min_size: int = 1) -> list[str]:
         """Current network ids with at least ``min_size`` ads, oldest first."""
