@@ -312,3 +312,61 @@ def test_queue_grouped_by_user(env: Env) -> None:
     assert [c.content_id for c in rows] == ["a", "b", "c", "d"]  # priority 60, 55, 50, 50
     # u1's two cases together, at u1's first place
     assert [c.content_id for c in cases.grouped_by_user(rows)] == ["a", "c", "b", "d"]
+
+
+def test_decisions_record_report_annotations_and_urgency(env: Env) -> None:
+    from lxml import etree
+
+    from bastion.cases.schemas import FILE_ANNOTATIONS, REPORT_ANNOTATIONS
+    from bastion.store.audit import list_audit_events
+
+    # exactly the element names of NCMEC's schema (complex types fileAnnotations and
+    # reportAnnotations of cybertipline.xsd)
+    xsd = etree.parse(str(DATA.parent.parent / "specs/cybertipline.xsd"))
+    ns = {"xs": "http://www.w3.org/2001/XMLSchema"}
+
+    def names(kind: str) -> tuple[str, ...]:
+        return tuple(xsd.xpath(f"//xs:complexType[@name='{kind}']/xs:all/xs:element/@name",
+                               namespaces=ns))
+    assert names("fileAnnotations") == FILE_ANNOTATIONS and len(FILE_ANNOTATIONS) == 10
+    assert names("reportAnnotations") == REPORT_ANNOTATIONS and len(REPORT_ANNOTATIONS) == 5
+
+    v = env.svc.submit_bytes(BRIDGE.read_bytes(), ContentMeta(content_id="ann", user_id="u1"),
+                             actor="t")
+    assert v.case_id is not None
+    cid = int(v.case_id)
+    bad = [
+        ({"file_annotations": ["meme"]}, "unknown file annotation 'meme'"),
+        ({"report_annotations": ["potentialMeme"]}, "unknown report annotation"),
+        ({"urgent_reason": "   "}, "needs a reason"),
+        ({"urgent_reason": "x" * 1001}, "at most 1000"),
+    ]
+    for kwargs, message in bad:
+        with env.db.write() as s, pytest.raises(InvalidInput, match=message):
+            cases.decide(s, case_id=cid, reviewer=1, decision="csam", classification="A1",
+                         policy=env.policy, settings=env.settings, **kwargs)  # type: ignore[arg-type]
+    for decision in ("not_violating", "adult_legal", "escalate"):
+        with env.db.write() as s, pytest.raises(InvalidInput, match="reported decisions only"):
+            cases.decide(s, case_id=cid, reviewer=1, decision=decision, policy=env.policy,
+                         settings=env.settings, file_annotations=["viral"])
+    with env.db.write() as s:
+        done = cases.decide(
+            s, case_id=cid, reviewer=1, decision="csam", classification="A1",
+            policy=env.policy, settings=env.settings,
+            file_annotations=["generativeAi", "potentialMeme", "generativeAi"],
+            report_annotations=["sextortion"], urgent_reason="  ongoing risk to a child  ")
+    # deduplicated, in the schema's order; the reason trimmed
+    assert done.file_annotations == ["potentialMeme", "generativeAi"]
+    assert done.report_annotations == ["sextortion"]
+    assert done.urgent_reason == "ongoing risk to a child"
+    with env.db.read() as s:
+        again = cases.get(s, case_id=cid)
+        assert (again.file_annotations, again.report_annotations, again.urgent_reason) == (
+            done.file_annotations, done.report_annotations, done.urgent_reason)
+        assert again.to_json()["urgent_reason"] == "ongoing risk to a child"
+        (event,) = [e for e in cases.events(s, case_id=cid) if e["kind"] == "decide"]
+        assert event["detail"]["file_annotations"] == ["potentialMeme", "generativeAi"]
+        assert event["detail"]["urgent"] is True
+        # the audit log says a case was marked urgent, never the free text
+        (audit,) = list_audit_events(s, action="case.decide")
+        assert "ongoing risk" not in str(audit.detail)

@@ -306,3 +306,106 @@ def test_the_worker_drafts_decided_cases_and_submits_once_approved(
     finally:
         worker.close()
         env.close()
+
+
+def test_review_annotations_urgency_and_exif_reach_the_cybertipline(
+        db: Database, tmp_path: Path, fake: FakeCyberTipline) -> None:
+    from tests.reporting.test_exif import picture_with_exif
+
+    from bastion.store.audit import list_audit_events
+
+    env = Env(db, tmp_path, fake.url)
+    try:
+        import io
+
+        from PIL import Image
+
+        plain = io.BytesIO()
+        Image.new("RGB", (32, 32), (90, 120, 150)).save(plain, "JPEG")
+        with db.write() as s:
+            ids = []
+            for i, data in enumerate((picture_with_exif(), plain.getvalue())):
+                case = cases.open_case(s, content_id=f"ann-{i}", user_id="user-z",
+                                       verdict_id=None, source="flag", rule="flag",
+                                       base_priority=50, hide=False, matches=[],
+                                       media="none", actor="t")
+                cases.attach_media(s, case_id=case.id, data=data, vault=env.vault, actor="t")
+                ids.append(case.id)
+        with db.write() as s:
+            cases.decide(s, case_id=ids[0], reviewer=1, decision="csam", classification="A2",
+                         policy=env.policy, settings=env.settings,
+                         file_annotations=["potentialMeme", "generativeAi"],
+                         report_annotations=["csamSolicitation"],
+                         urgent_reason="the user says a meeting is planned")
+            cases.decide(s, case_id=ids[1], reviewer=1, decision="csam", classification="B1",
+                         policy=env.policy, settings=env.settings,
+                         file_annotations=["viral"], report_annotations=["sextortion"])
+        with db.write() as s:
+            view = ci.draft_incident(s, case_ids=ids, schema=env.schema, settings=env.settings,
+                                     actor="user:9", vault=env.vault)
+        with db.read() as s:
+            row = s.get(CyberTipReportRow, view.id)
+            assert row is not None
+            doc = row.report_xml.encode()
+            env.schema.validate(doc)
+            assert element_texts(doc, "incidentSummary/escalateToHighPriority") == [
+                "the user says a meeting is planned"]
+            # the union over the incident's cases, in the schema's order
+            assert [t for t in ("sextortion", "csamSolicitation") if element_texts(
+                doc, f"incidentSummary/reportAnnotations/{t}") == ["true"]] == [
+                "sextortion", "csamSolicitation"]
+            inc = incident_from_json(row.incident)
+            assert [f.annotations for f in inc.files] == [
+                ("potentialMeme", "generativeAi"), ("viral",)]
+            assert dict(inc.files[0].exif)["Make"] == "TestCam"
+            assert inc.files[1].exif == () and inc.files[1].exif_note == "no EXIF in the file"
+            # reading the bytes for EXIF is audited, per case
+            assert sorted(e.object_id for e in list_audit_events(s, action="report.exif")) \
+                == sorted(str(i) for i in ids)
+        submitter = reports.ReportSubmitter(db, env.settings, CyberTiplineClient(env.settings),
+                                            VaultFileProvider(db, env.vault), env.schema)
+        with db.write() as s:
+            reports.approve(s, view.id, actor="user:9")
+        assert submitter.submit_now(view.id, worker="t").state == "submitted"
+        snap = fake.snapshot()
+        assert snap["invalid_documents"] == []  # the fake validates each against the XSD
+        (rep,) = snap["reports"].values()
+        docs = {f["name"]: f["fileinfo"].encode() for f in rep["files"].values()}
+        first = next(d for n, d in docs.items() if n.startswith(f"case-{ids[0]}-"))
+        second = next(d for n, d in docs.items() if n.startswith(f"case-{ids[1]}-"))
+        env.schema.validate(first)
+        assert element_texts(first, "fileAnnotations/potentialMeme") == ["true"]
+        assert element_texts(first, "fileAnnotations/generativeAi") == ["true"]
+        assert element_texts(first, "fileAnnotations/viral") == []
+        assert element_texts(first, "exifViewedByEsp") == ["false"]
+        names = element_texts(first, "details[@type='EXIF']/nameValuePair/name")
+        values = element_texts(first, "details[@type='EXIF']/nameValuePair/value")
+        pairs = dict(zip(names, values, strict=True))
+        assert pairs["Make"] == "TestCam" and pairs["GPSLatitude"] == "52, 31, 12.5"
+        assert pairs["DateTimeOriginal"] == "2025:06:01 11:59:58"
+        assert element_texts(second, "fileAnnotations/viral") == ["true"]
+        assert element_texts(second, "details") == [] and element_texts(
+            second, "exifViewedByEsp") == []
+    finally:
+        env.close()
+
+
+def test_several_urgent_cases_name_each_reason(db: Database, tmp_path: Path,
+                                               fake: FakeCyberTipline) -> None:
+    env = Env(db, tmp_path, fake.url)
+    try:
+        a = env.submit("aaa-orig.jpg", "post-u1", "user-u")
+        b = env.submit("blur-a-little.jpg", "post-u2", "user-u")
+        for cid, why in ((a, "first reason"), (b, "second reason")):
+            with db.write() as s:
+                cases.decide(s, case_id=cid, reviewer=1, decision="trafficking",
+                             policy=env.policy, settings=env.settings, urgent_reason=why)
+        with db.write() as s:
+            inc = ci.build_incident(s, case_ids=[a, b], settings=env.settings,
+                                    escalation_reason="from the caller")
+        assert inc.escalation_reason == (
+            f"from the caller; case {a}: first reason; case {b}: second reason")
+        assert inc.files and all(f.exif_note == "EXIF not read (no evidence vault)"
+                                 for f in inc.files)
+    finally:
+        env.close()

@@ -139,3 +139,34 @@ def test_incident_parser_refuses_any_bad_json_with_invalid_input(path_choice: in
             build_file_details_xml(1, "f1", f, _SCHEMA)
     except InvalidInput:
         pass
+
+
+def test_exif_details_and_exif_viewed_flag(schema: CyberTiplineSchema) -> None:
+    f = sample_incident(files=1).files[0]
+    assert f.exif == (("Make", "Camera"),) and f.viewed_by_esp
+    doc = build_file_details_xml(5, "file-0", f, schema)
+    # the file was viewed; its EXIF was not (nobody is shown EXIF values)
+    assert element_texts(doc, "fileViewedByEsp") == ["true"]
+    assert element_texts(doc, "exifViewedByEsp") == ["false"]
+    assert element_texts(doc, "details[@type='EXIF']/nameValuePair/name") == ["Make"]
+    seen = build_file_details_xml(5, "file-0", replace(f, exif_viewed_by_esp=True), schema)
+    assert element_texts(seen, "exifViewedByEsp") == ["true"]
+    none = build_file_details_xml(5, "file-0", replace(f, exif=()), schema)
+    assert element_texts(none, "exifViewedByEsp") == [] and element_texts(none, "details") == []
+    every = replace(f, annotations=("animeDrawingVirtualHentai", "potentialMeme", "viral",
+                                    "possibleSelfProduction", "physicalHarm", "violenceGore",
+                                    "bestiality", "liveStreaming", "infant", "generativeAi"))
+    doc = build_file_details_xml(5, "file-0", every, schema)
+    assert schema.is_valid(doc)
+    assert [element_texts(doc, f"fileAnnotations/{a}") for a in every.annotations] == [
+        ["true"]] * 10
+
+
+def test_control_characters_in_an_attribute_are_refused_naming_the_element(
+        schema: CyberTiplineSchema) -> None:
+    from bastion.reporting.incident import OriginalHash
+
+    f = replace(sample_incident(files=1).files[0],
+                original_hashes=(OriginalHash("MD5\x01", "ab" * 16),))
+    with pytest.raises(ReportInvalid, match="originalFileHash: attribute value"):
+        build_file_details_xml(5, "file-0", f, schema)

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bastion.reporting.incident import FileAnnotation, ReportAnnotation
 from bastion.store.models_review import Case
 
 #: Case states, in the order a case usually goes through them.
 STATES = ("open", "in_review", "decided", "escalated", "closed")
 #: States that wait for a reviewer (the queue).
 QUEUE_STATES = ("open", "in_review", "escalated")
+#: Decisions that are reported to the CyberTipline (annotations and urgency apply to them).
+REPORTED_DECISIONS = ("csam", "child_exploitation_other", "trafficking")
+#: ``fileAnnotations`` a reviewer may tick: the element names of NCMEC's schema
+#: (``cybertipline.xsd``, complex type ``fileAnnotations``), in the schema's order.
+FILE_ANNOTATIONS = typing.get_args(FileAnnotation)
+#: ``reportAnnotations`` a reviewer may tick (the schema's ``reportAnnotations`` names).
+REPORT_ANNOTATIONS = typing.get_args(ReportAnnotation)
+#: Longest reason for marking a case urgent, characters.
+MAX_URGENT_REASON_CHARS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +53,12 @@ class CaseRead:
     second_review: bool
     actions: list[dict[str, Any]]
     evidence_id: int | None = None
+    #: CyberTipline ``fileAnnotations`` names a reviewer ticked (e.g. ``potentialMeme``).
+    file_annotations: list[str] = field(default_factory=list)
+    #: CyberTipline ``reportAnnotations`` names a reviewer ticked (e.g. ``sextortion``).
+    report_annotations: list[str] = field(default_factory=list)
+    #: Why the reviewer marked the case urgent (``escalateToHighPriority``); None if not.
+    urgent_reason: str | None = None
 
     @classmethod
     def of(cls, row: Case, evidence_id: int | None = None) -> CaseRead:
@@ -55,6 +72,9 @@ class CaseRead:
             classification=row.classification, notes=row.notes, decided_by=row.decided_by,
             decided_at=row.decided_at, second_review=row.second_review,
             actions=list(row.actions), evidence_id=evidence_id,
+            file_annotations=list(row.file_annotations or []),
+            report_annotations=list(row.report_annotations or []),
+            urgent_reason=row.urgent_reason,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -72,5 +92,6 @@ class CaseRead:
             "classification": self.classification, "notes": self.notes,
             "decided_by": self.decided_by, "decided_at": t(self.decided_at),
             "second_review": self.second_review, "actions": self.actions,
-            "evidence_id": self.evidence_id,
+            "evidence_id": self.evidence_id, "file_annotations": self.file_annotations,
+            "report_annotations": self.report_annotations, "urgent_reason": self.urgent_reason,
         }

@@ -33,15 +33,24 @@ What the report says, from the store:
   the upload time and IP. Hash-only cases (no file held) are listed with their hashes in
   the report's ``additionalInfo``.
 
-Urgency (``escalateToHighPriority``) and report annotations (``sextortion`` ...) are not
-recorded by the review yet: the caller passes them (``escalation_reason``,
-``annotations``). Errors: :class:`NotFound`, :class:`Conflict` (a case reported already, or
+- each file's ``fileAnnotations`` (``potentialMeme``, ``generativeAi`` ...) as its
+  deciding reviewer ticked them, and, when a vault is given, the original EXIF of the
+  preserved bytes (:func:`bastion.reporting.exif.extract_exif`, in an isolated, limited
+  parser unless ``Settings.decode_workers`` is 0; ``exifViewedByEsp`` false: no one is
+  shown the values);
+- ``reportAnnotations`` (``sextortion`` ...): every name a reviewer ticked on any of the
+  cases, plus the caller's ``annotations``;
+- ``escalateToHighPriority`` when a reviewer marked a case urgent: the reason (``case N:
+  reason; ...`` for several), plus the caller's ``escalation_reason``.
+
+Errors: :class:`NotFound`, :class:`Conflict` (a case reported already, or
 not decided as reportable), :class:`InvalidInput`, :class:`ReportInvalid` (naming the
 element; nothing stored).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +61,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from bastion.cases import service as cases
+from bastion.cases.schemas import FILE_ANNOTATIONS, REPORT_ANNOTATIONS
 from bastion.config import Settings
 from bastion.errors import Conflict, InvalidInput, NotFound
 from bastion.reporting import service as reports
@@ -75,6 +85,8 @@ from bastion.store.types import utcnow
 
 if TYPE_CHECKING:
     from bastion.evidence.vault import Vault
+
+log = logging.getLogger(__name__)
 
 #: Decisions that are reported.
 REPORTABLE = ("csam", "child_exploitation_other", "trafficking")
@@ -163,13 +175,52 @@ def _prior_reports(session: Session, user_id: str) -> tuple[int, ...]:
             CyberTipReportRow.ncmec_report_id.is_not(None))).scalars() if n is not None))
 
 
+#: Longest ``escalateToHighPriority`` text built from the cases' reasons, characters.
+MAX_ESCALATION_CHARS = 4000
+
+
+def _escalation(reasons: list[tuple[int, str]], given: str | None) -> str | None:
+    parts = [given.strip()] if given and given.strip() else []
+    if len(reasons) == 1 and not parts:
+        parts.append(reasons[0][1])
+    else:
+        parts.extend(f"case {cid}: {why}" for cid, why in reasons)
+    text = "; ".join(parts)
+    if len(text) > MAX_ESCALATION_CHARS:
+        text = text[:MAX_ESCALATION_CHARS - 1] + "…"
+    return text or None
+
+
+def _exif(session: Session, vault: Vault, evidence_id: int, case_id: int, actor: str,
+          isolated: bool) -> tuple[tuple[tuple[str, str], ...], str | None]:
+    """The EXIF of a case's media (read from the vault, audited as ``report.exif``)."""
+    from bastion.errors import BastionError
+    from bastion.reporting.exif import extract_exif
+    from bastion.store.audit import record_audit_event
+
+    try:
+        data = vault.read(session, evidence_id)
+    except BastionError as exc:
+        return (), f"media unreadable ({exc.message})"[:200]
+    result = extract_exif(data, isolated=isolated)
+    record_audit_event(session, actor=actor, action="report.exif", object_type="case",
+                       object_id=str(case_id),
+                       detail={"evidence_id": evidence_id, "tags": len(result.tags),
+                               "note": result.note})
+    if result.note and not result.tags:
+        log.info("case %d: no EXIF for its report: %s", case_id, result.note)
+    return result.tags, result.note
+
+
 def build_incident(
     session: Session, *, case_ids: Sequence[int], settings: Settings,
     escalation_reason: str | None = None, annotations: tuple[ReportAnnotation, ...] = (),
+    vault: Vault | None = None, actor: str = "system:report",
 ) -> Incident:
     """The :class:`Incident` of ``case_ids`` (one user's decided, reportable, unreported
-    cases; see the module docstring for what it says). Raises :class:`NotFound`,
-    :class:`Conflict`, :class:`InvalidInput`."""
+    cases; see the module docstring for what it says). With ``vault``, each file's EXIF
+    is read from its bytes (audited as ``report.exif`` by ``actor``). Raises
+    :class:`NotFound`, :class:`Conflict`, :class:`InvalidInput`."""
     ids = sorted(set(int(i) for i in case_ids))
     if not 1 <= len(ids) <= MAX_CASES:
         raise InvalidInput(f"an incident holds 1-{MAX_CASES} cases")
@@ -199,8 +250,13 @@ def build_incident(
     urls: list[str] = []
     times: list[datetime] = []
     hash_only: list[str] = []
+    urgent: list[tuple[int, str]] = []
+    report_ann: set[str] = set(annotations)
     for cid in ids:
         c = rows[cid]
+        if c.urgent_reason:
+            urgent.append((cid, c.urgent_reason))
+        report_ann.update(c.report_annotations or ())
         v = verdicts.get(c.content_id)
         meta: dict[str, Any] = dict(v.meta) if v is not None else {}
         signals: list[dict[str, Any]] = list(v.verdict.get("signals", [])) if v else []
@@ -221,7 +277,17 @@ def build_incident(
             hash_only.append(f"content {c.content_id}: " + (", ".join(
                 f"{h.hash_type} {h.value}" for h in hashes) or "no hash"))
             continue
-        ext = _EXT.get(str(meta.get("content_type") or "").lower(), "")
+        content_type = str(meta.get("content_type") or "").lower()
+        ext = _EXT.get(content_type, "")
+        exif: tuple[tuple[str, str], ...] = ()
+        exif_note: str | None = None
+        if vault is None:
+            exif_note = "EXIF not read (no evidence vault)"
+        elif content_type.startswith("video/"):
+            exif_note = "a video: no EXIF"
+        else:
+            exif, exif_note = _exif(session, vault, evidence_id, cid, actor,
+                                    isolated=settings.decode_workers != 0)
         files.append(IncidentFile(
             locator=f"evidence:{evidence_id}",
             file_name=f"case-{cid}-{_UNSAFE.sub('_', c.content_id)[:80]}{ext}",
@@ -230,7 +296,9 @@ def build_incident(
             viewed_by_esp=cid in revealed,
             industry_classification=c.classification if c.decision == "csam"  # type: ignore[arg-type]
             and c.classification in ("A1", "A2", "B1", "B2") else None,
-            original_hashes=hashes, upload_ip=ip))
+            original_hashes=hashes, upload_ip=ip,
+            annotations=tuple(a for a in FILE_ANNOTATIONS if a in (c.file_annotations or ())),
+            exif=exif, exif_note=exif_note))
     suspended = session.execute(select(ActionRow.delivered_at).where(
         ActionRow.kind == "suspend", ActionRow.user_id == user_id,
         ActionRow.state == "delivered").order_by(ActionRow.delivered_at)).scalars().first() \
@@ -244,7 +312,8 @@ def build_incident(
         key=f"user:{user_id}:{ids[0]}" if user_id is not None else f"case:{ids[0]}",
         incident_type=INCIDENT_TYPE_OF_DECISION[kind], incident_at=min(times),
         reporter=reports.reporter_from_settings(settings),
-        escalation_reason=escalation_reason, annotations=annotations,
+        escalation_reason=_escalation(urgent, escalation_reason),
+        annotations=tuple(a for a in REPORT_ANNOTATIONS if a in report_ann),
         internet_details=(InternetDetails(kind="web_page", urls=tuple(urls[:50])),)
         if urls else (),
         reported_users=(reported_user,) if reported_user is not None else (),
@@ -292,7 +361,8 @@ def draft_incident(
     :func:`~bastion.reporting.service.create_draft`."""
     at = now or utcnow()
     incident = build_incident(session, case_ids=case_ids, settings=settings,
-                              escalation_reason=escalation_reason, annotations=annotations)
+                              escalation_reason=escalation_reason, annotations=annotations,
+                              vault=vault, actor=actor)
     view = reports.create_draft(session, incident=incident, schema=schema, settings=settings,
                                 actor=actor, now=at)
     for cid in incident.case_ids:

@@ -150,8 +150,15 @@ class IncidentFile:
     annotations: tuple[FileAnnotation, ...] = ()
     original_hashes: tuple[OriginalHash, ...] = ()
     upload_ip: IpCaptureEvent | None = None
-    #: Original EXIF (or other metadata) kept, as (name, value) pairs.
+    #: Original EXIF (or other metadata) kept, as (name, value) pairs
+    #: (:func:`bastion.reporting.exif.extract_exif`); sent as ``details type="EXIF"``.
     exif: tuple[tuple[str, str], ...] = ()
+    #: ``exifViewedByEsp``: a person at the platform looked at the EXIF values. Bastion
+    #: shows no EXIF values to anyone, so drafts from cases say false.
+    exif_viewed_by_esp: bool = False
+    #: Why ``exif`` is empty or cut (``no EXIF in the file``, ``EXIF parser timed out``
+    #: ...): shown to the approving admin, never sent.
+    exif_note: str | None = None
     additional_info: str | None = None
 
 

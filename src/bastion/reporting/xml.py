@@ -108,7 +108,10 @@ def _bool(value: bool) -> str:
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None,
          **attrs: str) -> etree._Element:
-    el = etree.SubElement(parent, tag, attrs)
+    try:
+        el = etree.SubElement(parent, tag, attrs)
+    except ValueError as exc:  # control characters, NUL in an attribute value
+        raise ReportInvalid(f"{tag}: attribute value not allowed in XML ({exc})") from exc
     if text is not None:
         try:
             el.text = text
@@ -241,7 +244,10 @@ def build_file_details_xml(report_id: int, file_id: str, f: IncidentFile,
     """The ``fileDetails`` document for one uploaded file (NCMEC's ``report_id`` and
     ``file_id`` from ``/submit`` and ``/upload``), validated against ``schema``.
 
-    ``fileViewedByEsp`` is always written (true or false, from ``f.viewed_by_esp``).
+    ``fileViewedByEsp`` is always written (true or false, from ``f.viewed_by_esp``); with
+    EXIF, ``exifViewedByEsp`` (from ``f.exif_viewed_by_esp``) and a ``details`` block of
+    ``type="EXIF"`` with one ``nameValuePair`` per tag. ``fileAnnotations`` holds one
+    ``true`` element per annotation name.
     Raises :class:`ReportInvalid` naming the element when the document does not validate.
     """
     root = etree.Element("fileDetails")
@@ -254,7 +260,7 @@ def build_file_details_xml(report_id: int, file_id: str, f: IncidentFile,
     _opt(root, "locationOfFile", f.location_of_file)
     _sub(root, "fileViewedByEsp", _bool(f.viewed_by_esp))
     if f.exif:
-        _sub(root, "exifViewedByEsp", _bool(f.viewed_by_esp))
+        _sub(root, "exifViewedByEsp", _bool(f.exif_viewed_by_esp))
     if f.publicly_available is not None:
         _sub(root, "publiclyAvailable", _bool(f.publicly_available))
     if f.annotations:
