@@ -13,6 +13,8 @@ following the bank change log, and the isolated decode pool. Tests may pass thei
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -131,6 +133,21 @@ def _custom_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+async def _freeze_gc_when_loaded(matcher: MatchService, poll_s: float = 0.5) -> None:
+    """Once the indexes have loaded, move every object alive then (the app, the indexes'
+    bookkeeping, imported modules: a few hundred thousand) out of the cyclic garbage
+    collector's reach with :func:`gc.freeze`, so that its full collections, which otherwise
+    walk all of them (tens of milliseconds), scan only objects made since: this removes
+    periodic request stalls from the latency tail. Objects frozen this way are still freed
+    by reference counting."""
+    while not matcher.ready:
+        if matcher.load_error is not None:
+            return
+        await asyncio.sleep(poll_s)
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     settings: Settings,
     *,
@@ -169,7 +186,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        freezer = asyncio.create_task(_freeze_gc_when_loaded(matcher))
         yield
+        freezer.cancel()
+        gc.unfreeze()  # back to the collector's care (tests start many apps in one process)
         for close in reversed(owned):
             close()
 
