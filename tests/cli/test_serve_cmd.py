@@ -36,3 +36,12 @@ def test_first_start_prints_one_admin_key_and_the_address(tmp_path: Path) -> Non
         assert httpx.get(again.url + "/v1/banks", headers=h).status_code == 200
     finally:
         again.stop()
+
+
+def test_decode_workers_are_shared_out_among_uvicorn_workers() -> None:
+    from bastion.cli.serve_cmd import decoders_per_worker
+
+    assert decoders_per_worker(1, cores=2) == 2
+    assert decoders_per_worker(2, cores=2) == 1
+    assert decoders_per_worker(4, cores=2) == 1
+    assert decoders_per_worker(3, cores=8) == 2

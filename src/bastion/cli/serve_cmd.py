@@ -12,7 +12,10 @@ Background work (retro-hunt of earlier content after bank changes, upkeep; see
 ``bastion worker`` runs it in a process of its own.
 
 ``--workers N`` runs N uvicorn worker processes (each with its own indexes: memory grows
-N-fold); the default 1 process serves requests on an event loop and runs blocking work
+N-fold; unless ``decode_workers`` is set, the cores are shared out among their decode
+workers, :func:`decoders_per_worker`); on SQLite, 1 process is the faster choice (writers
+of several processes meet SQLite's busy back-off; use PostgreSQL for several); the
+default 1 process serves requests on an event loop and runs blocking work
 (database, matching, waiting for the isolated decode workers) in a thread pool.
 """
 
@@ -113,6 +116,8 @@ def serve_command(
                         server_header=False)
         else:
             os.environ["BASTION_HOME"] = str(settings.home)
+            if settings.decode_workers is None:  # share the cores, not N x cores decoders
+                os.environ["BASTION_DECODE_WORKERS"] = str(decoders_per_worker(workers))
             uvicorn.run("bastion.api.app:app_from_env", factory=True, host=host, port=port,
                         workers=workers, log_level="info", access_log=access_log,
                         server_header=False)
@@ -121,6 +126,14 @@ def serve_command(
             actions.close()
         maintenance.close()
         db.dispose()
+
+
+def decoders_per_worker(workers: int, cores: int | None = None) -> int:
+    """Isolated decode workers for each of ``workers`` uvicorn processes when the setting
+    is not given: the machine's cores shared out (at least 1 each), so that N processes do
+    not start N x cores decoders that then compete for the same cores."""
+    total = cores if cores is not None else (os.cpu_count() or 1)
+    return max(1, total // max(1, workers))
 
 
 def worker_command(data_dir: DataDir = None) -> None:
