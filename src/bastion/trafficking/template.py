@@ -68,14 +68,33 @@ class Template:
     @property
     def text(self) -> str:
         """The template as text, slots shown as ``[SLOT n]``."""
-        out: list[str] = []
+        return "".join(f"[SLOT {p}]" if isinstance(p, int) else p for p in self.pieces())
+
+    def pieces(self) -> list[str | int]:
+        """The template as display pieces: constant text (tokens joined with spaces, no
+        space before punctuation) and slot numbers, in order; joining them with
+        ``[SLOT n]`` for each number gives :attr:`text`."""
+        out: list[str | int] = []
         for p in self.parts:
-            tok = f"[SLOT {p}]" if isinstance(p, int) else p
-            if out and isinstance(p, str) and re.fullmatch(r"[^\w\s]", p) and p not in "([{$#@":
-                out[-1] += tok
+            glue = bool(out) and isinstance(p, str) and bool(
+                re.fullmatch(r"[^\w\s]", p)) and p not in "([{$#@"
+            if isinstance(p, int):
+                out.extend((" ", p) if out else (p,))
+            elif glue and isinstance(out[-1], str):
+                out[-1] += p
+            elif glue:
+                out.append(p)
+            elif out and isinstance(out[-1], str):
+                out[-1] += " " + p
             else:
-                out.append(tok)
-        return " ".join(out)
+                out.append(f" {p}" if out else p)
+        merged: list[str | int] = []
+        for p in out:
+            if isinstance(p, str) and merged and isinstance(merged[-1], str):
+                merged[-1] += p
+            else:
+                merged.append(p)
+        return merged
 
     def to_json(self) -> dict[str, Any]:
         """``{"text", "slots", "ads", "outliers"}``."""
