@@ -227,7 +227,13 @@ def test_batch_spans_equal_reference(texts: list[str]) -> None:
     [
         "x" * 70 + "3" + "y" * 70,  # a token longer than the 64-character substitution reach
         "a" * 100 + "1" + "b" * 30 + "7" + "c" * 100,
-        "a$$b3c", "a$b$$", "x@y@z.com", "p@ss 3xampl3 $ex 13yo a$$ e@x.co",
+        "我" * 80 + "3" + "你" * 10 + "7" + "好" * 70 + "1",
+        "a$$" + "b" * 70 + "3" + "c" * 70 + "4", "5" + "a" * 64 + "7" + "b" * 65 + "0",
+        "a1" + "b" * 62 + "77", "a1" + "b" * 63 + "77", "77" + "b" * 62 + "1a",
+        "77" + "b" * 63 + "1a" + "c" * 62 + "00", "x$$" + "b" * 62 + "77",
+        "a$$b\u093f77", "a$b\u093f77", "x$$\u093f77",  # a "$" run visited twice
+        "a$$b3c", "a$b$$", "x@y@z.com", "a@b a@b.c a@bc@ a@b-c 1@a a@1",
+        "p@ss 3xampl3 $ex 13yo a$$ e@x.co",
         "s e x s.e.x s-e-x a b", "e\u0301\u0301x\u200b\u200da", "ß" * 5 + "\u0301",
         "", " ", "\u0301abc", "ｅ ｘ ａ",
     ],

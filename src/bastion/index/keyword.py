@@ -92,7 +92,12 @@ class _Payload(Generic[K]):
 
 
 class _Automaton(Generic[K]):
-    """One immutable automaton over a group of entries of one channel."""
+    """Immutable automata over a group of entries of one channel.
+
+    Patterns written in ASCII and the others are in two automata, each scanned over the
+    whole text: two small DFAs (a narrow alphabet each) stay in the CPU caches where one
+    large DFA does not, which is faster overall than one scan.
+    """
 
     def __init__(self, items: Iterable[tuple[K, KeywordEntry, str]]) -> None:
         by_pattern: dict[str, list[_Payload[K]]] = {}
@@ -109,19 +114,33 @@ class _Automaton(Generic[K]):
                 by_pattern.setdefault(v, []).append(payload)
         self.patterns = list(by_pattern)
         self.payloads: list[tuple[_Payload[K], ...]] = [tuple(by_pattern[p]) for p in self.patterns]
-        impl = (
-            ahocorasick_rs.Implementation.DFA
-            if len(self.patterns) <= DFA_MAX_PATTERNS
-            else ahocorasick_rs.Implementation.ContiguousNFA
-        )
-        self.ac = (
-            ahocorasick_rs.BytesAhoCorasick(
-                [p.encode("utf-8", "surrogatepass") for p in self.patterns],
+        #: (automaton, the index in :attr:`patterns` of each of its patterns)
+        self.parts: list[tuple[ahocorasick_rs.BytesAhoCorasick, list[int]]] = []
+        ascii_ids = [i for i, p in enumerate(self.patterns) if p.isascii()]
+        other_ids = [i for i, p in enumerate(self.patterns) if not p.isascii()]
+        for ids in (ascii_ids, other_ids):
+            if not ids:
+                continue
+            impl = (
+                ahocorasick_rs.Implementation.DFA
+                if len(ids) <= DFA_MAX_PATTERNS
+                else ahocorasick_rs.Implementation.ContiguousNFA
+            )
+            ac = ahocorasick_rs.BytesAhoCorasick(
+                [self.patterns[i].encode("utf-8", "surrogatepass") for i in ids],
                 implementation=impl,
             )
-            if self.patterns
-            else None
-        )
+            self.parts.append((ac, ids))
+
+    def find(self, data: bytes) -> list[tuple[int, int, int]]:
+        """Every (overlapping) occurrence in ``data``: ``(pattern index, byte start, byte
+        end)``."""
+        out: list[tuple[int, int, int]] = []
+        for ac, ids in self.parts:
+            found = ac.find_matches_as_indexes(data, overlapping=True)
+            if found:
+                out.extend((ids[p], s, e) for p, s, e in found)
+        return out
 
 
 #: Hits fewer than one per this many bytes of text are mapped to characters one by one
@@ -324,9 +343,7 @@ class KeywordIndex(Generic[K]):
             data = nt.text.encode("utf-8", "surrogatepass")
             hits: list[tuple[_Automaton[K], int, int, int]] = []
             for a in automata:
-                assert a.ac is not None
-                hits.extend((a, p, s, e) for p, s, e in a.ac.find_matches_as_indexes(
-                    data, overlapping=True))
+                hits.extend((a, p, s, e) for p, s, e in a.find(data))
             if not hits:
                 continue
             self._collect(nt, data, hits, live, starts, joined_original, results)
@@ -359,17 +376,21 @@ class KeywordIndex(Generic[K]):
             char_e = np.searchsorted(cum, byte_e, side="right")
         classes = nt.classes
         n = len(classes)
+        orig_s, orig_e = nt.original_spans(char_s, char_e)
+        items = np.searchsorted(starts, orig_s, side="right") - 1
+        lefts = (char_s > 0) & ((classes[np.maximum(char_s - 1, 0)] & BOUNDARY_WORD) != 0)
+        rights = (char_e < n) & ((classes[np.minimum(char_e, n - 1)] & BOUNDARY_WORD) != 0)
         seen: set[tuple[int, object, int, int]] = set()
-        for (a, p, _, _), cs, ce in zip(hits, char_s.tolist(), char_e.tolist(), strict=True):
-            left_word = cs > 0 and bool(classes[cs - 1] & BOUNDARY_WORD)
-            right_word = ce < n and bool(classes[ce] & BOUNDARY_WORD)
-            for pl in a.payloads[p]:
+        for (a, p, _, _), os_, oe, item, left_word, right_word in zip(
+            hits, orig_s.tolist(), orig_e.tolist(), items.tolist(), lefts.tolist(),
+            rights.tolist(), strict=True,
+        ):
+            payloads: tuple[_Payload[K], ...] = a.payloads[p]
+            for pl in payloads:
                 if (pl.need_left and left_word) or (pl.need_right and right_word):
                     continue
                 if live.get(pl.key) is not pl.entry:
                     continue
-                os_, oe = int(nt.start[cs]), int(nt.end[ce - 1])
-                item = int(np.searchsorted(starts, os_, side="right")) - 1
                 dedup = (item, pl.key, os_, oe)
                 if dedup in seen:
                     continue

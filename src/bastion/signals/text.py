@@ -49,7 +49,6 @@ import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -120,19 +119,6 @@ _DELETED = 0xFFFFFFFE
 _EXPANDED = 0xFFFFFFFD
 
 IntArray = npt.NDArray[np.int64]
-#: Positions in a text: int32 while the text is shorter than 2**31 code points (half the
-#: memory traffic of int64), else int64.
-PosArray = npt.NDArray[np.signedinteger[Any]]
-
-
-def _pos_dtype(n: int) -> type[np.int32] | type[np.int64]:
-    return np.int32 if n < 2**31 - 1 else np.int64
-
-
-def _kept_positions(keep: npt.NDArray[np.bool_]) -> PosArray:
-    """Indices of the True entries of ``keep``, as :data:`PosArray`."""
-    positions: PosArray = np.arange(len(keep), dtype=_pos_dtype(len(keep)))
-    return positions[keep]
 CpArray = npt.NDArray[np.uint32]
 ClsArray = npt.NDArray[np.uint8]
 
@@ -257,32 +243,111 @@ def _tables() -> _Tables:
     return _Tables()
 
 
+# --- offset maps -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Stage:
+    """How one step's output characters map back to its input characters, kept sparse: only
+    the input characters whose output is not exactly one character are listed.
+
+    ``odd`` are those input positions (ascending) and ``lens`` their output lengths (0:
+    deleted, >= 2: expanded); ``first[j]`` is where ``odd[j]``'s output begins (where it
+    would have been, if deleted) and ``shift[j]`` the input minus output position of the
+    characters after it. Output ``k`` comes from input ``lo(k)``; the last input character it
+    covers, ``hi(k)``, is ``lo(k)`` except: in a ``runs`` stage (collapsed repeats) the whole
+    run up to the next output's source, and in a stage with ``attached`` positions (deleted
+    marks that belong to the character before them) the last of those before the next
+    output's source.
+    """
+
+    n_in: int
+    n_out: int
+    odd: IntArray
+    lens: IntArray
+    first: IntArray
+    shift: IntArray
+    attached: IntArray | None = None
+    runs: bool = False
+
+    @staticmethod
+    def of(n_in: int, odd: IntArray, lens: IntArray, attached: IntArray | None = None,
+           runs: bool = False) -> _Stage:
+        """A stage from the odd input positions (ascending) and their output lengths."""
+        odd = odd.astype(np.int64, copy=False)
+        lens = lens.astype(np.int64, copy=False)
+        shift = np.cumsum(1 - lens)
+        first = odd - shift + (1 - lens)  # odd[j] minus the shift of the ones before it
+        return _Stage(n_in, n_in - int(shift[-1]) if len(shift) else n_in, odd, lens, first,
+                      shift, attached, runs)
+
+    def lo(self, k: IntArray) -> IntArray:
+        """Source input position of each output position in ``k``."""
+        if len(self.odd) == 0:
+            return k.astype(np.int64, copy=True)
+        j = np.searchsorted(self.first, k, side="right") - 1
+        has = j >= 0
+        jj = np.where(has, j, 0)
+        inside = has & (k < self.first[jj] + self.lens[jj])
+        out = np.where(has, k + self.shift[jj], k)
+        return np.where(inside, self.odd[jj], out)
+
+    def hi(self, k: IntArray) -> IntArray:
+        """Last input position covered by each output position in ``k``."""
+        src = self.lo(k)
+        if not self.runs and (self.attached is None or len(self.attached) == 0):
+            return src
+        after = k + 1
+        nxt = np.full(len(k), self.n_in, dtype=np.int64)
+        more = after < self.n_out
+        nxt[more] = self.lo(after[more])
+        if self.runs:
+            return np.maximum(nxt - 1, src)
+        assert self.attached is not None
+        a = np.searchsorted(self.attached, nxt) - 1
+        ok = a >= 0
+        last = np.where(ok, self.attached[np.where(ok, a, 0)], -1)
+        return np.where(ok & (last > src), last, src)
+
+
 # --- normalised text ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class NormalisedText:
-    """Normalised ``text`` of ``original``, with the source of every normalised character.
+    """Normalised ``text`` of ``original``, with the way back to the original characters.
 
-    ``start[k]``/``end[k]`` are the ``[start, end)`` span of the original characters that
-    produced normalised character ``k`` (one character, or a run for collapsed repeats).
     ``codes`` and ``classes`` are the normalised text as code points and class bits.
+    ``stages`` map normalised positions back to the original, one per step that deleted,
+    expanded or merged characters (sparse: work in proportion to those characters, not to
+    the text); see :meth:`original_spans`.
     """
 
     text: str
     original: str
-    start: PosArray
-    end: PosArray
     codes: CpArray
     classes: ClsArray
+    stages: tuple[_Stage, ...] = ()
+
+    def original_spans(self, starts: IntArray, ends: IntArray) -> tuple[IntArray, IntArray]:
+        """Vectorised :meth:`original_span` for spans ``[starts[i], ends[i])`` of
+        :attr:`text` (each non-empty and in range; not checked here)."""
+        lo = np.asarray(starts, dtype=np.int64)
+        hi = np.asarray(ends, dtype=np.int64) - 1
+        for stage in reversed(self.stages):
+            lo = stage.lo(lo)
+            hi = stage.hi(hi)
+        return lo, hi + 1
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """``[start, end)`` in :attr:`text` (``0 <= start < end <= len(text)``) -> the
         ``[start, end)`` code-point span of :attr:`original` covering every character that
-        produced it. Raises :class:`InvalidInput` for an empty or out-of-range span."""
-        if not 0 <= start < end <= len(self.text):
-            raise InvalidInput(f"span [{start}, {end}) outside a text of {len(self.text)}")
-        return int(self.start[start]), int(self.end[end - 1])
+        produced it (deleted characters inside included, and marks attached to its last
+        character). Raises :class:`InvalidInput` for an empty or out-of-range span."""
+        if not 0 <= start < end <= len(self.codes):
+            raise InvalidInput(f"span [{start}, {end}) outside a text of {len(self.codes)}")
+        s, e = self.original_spans(np.array([start]), np.array([end]))
+        return int(s[0]), int(e[0])
 
 
 def _to_codes(text: str) -> CpArray:
@@ -300,45 +365,42 @@ def _to_text(codes: CpArray) -> str:
     return codes.astype("<u4", copy=False).tobytes().decode("utf-32-le", "surrogatepass")
 
 
-def _fold(codes: CpArray) -> tuple[CpArray, PosArray | None, PosArray | None]:
-    """Step 1: folded code points and, if any character was deleted or expanded, the
-    ``[start, end)`` source span of each folded character (else None, None: one to one)."""
+def _fold(codes: CpArray) -> tuple[CpArray, _Stage | None]:
+    """Step 1: folded code points and, if any character was deleted or expanded, the stage
+    that maps them back (else None: one to one)."""
     t = _tables()
     f = t.fold[codes]
-    odd = np.flatnonzero(f >= _EXPANDED)
+    odd_mask = f >= _EXPANDED
+    odd = np.flatnonzero(odd_mask)
     if len(odd) == 0:
-        return f, None, None
+        return f, None
     if (f[odd] == _UNKNOWN).any():
         t.learn(codes[odd][f[odd] == _UNKNOWN])
         f = t.fold[codes]
-        odd = np.flatnonzero(f >= _EXPANDED)
+        odd_mask = f >= _EXPANDED
+        odd = np.flatnonzero(odd_mask)
         if len(odd) == 0:
-            return f, None, None
+            return f, None
     kinds = f[odd]
-    deleted = odd[kinds == _DELETED]
-    expanded = odd[kinds == _EXPANDED]
-    if len(expanded) == 0:
-        keep = np.ones(len(f), dtype=bool)
-        keep[odd] = False
-        out = f[keep]
-        src = _kept_positions(keep)
+    is_deleted = kinds == _DELETED
+    deleted = odd[is_deleted]
+    attached = deleted[t.attach[codes[deleted]]]
+    if is_deleted.all():
+        out = f[~odd_mask]
+        lens = np.zeros(len(odd), dtype=np.int64)
     else:
-        lens = np.ones(len(f), dtype=np.int64)
-        lens[deleted] = 0
+        expanded = odd[~is_deleted]
         exp_codes = [t.expansions[c] for c in codes[expanded].tolist()]
-        lens[expanded] = [len(e) for e in exp_codes]
-        src = np.repeat(np.arange(len(f), dtype=_pos_dtype(len(f) + 1)), lens)
-        out = f[src]
-        firsts = np.cumsum(lens) - lens
+        lens = np.zeros(len(odd), dtype=np.int64)
+        lens[~is_deleted] = [len(e) for e in exp_codes]
+        full = np.ones(len(f), dtype=np.int64)
+        full[odd] = lens
+        out = np.repeat(f, full)
+        firsts = np.cumsum(full) - full
         for pos, seq in zip(firsts[expanded].tolist(), exp_codes, strict=True):
             out[pos : pos + len(seq)] = seq
-    end = src + 1
-    attached = deleted[t.attach[codes[deleted]]].astype(src.dtype)  # searchsorted: one dtype
-    if len(attached):
-        owner = np.searchsorted(src, attached) - 1
-        ok = owner >= 0
-        np.maximum.at(end, owner[ok], attached[ok] + 1)
-    return out, src, end
+    return out, _Stage.of(len(f), odd, lens,
+                          attached=attached.astype(np.int64) if len(attached) else None)
 
 
 def _spacing_deletions(c: ClsArray) -> npt.NDArray[np.bool_]:
@@ -357,22 +419,39 @@ def _spacing_deletions(c: ClsArray) -> npt.NDArray[np.bool_]:
     return delete
 
 
-def _token_bounds(c: ClsArray, i: int, reach: int = 64) -> tuple[int, int]:
-    """The token (run of WORD characters) around ``i``, looking at most ``reach`` away."""
-    lo = max(0, i - reach)
-    window = ((c[lo : i + reach + 1] & WORD) != 0).tolist()
-    k = i - lo
-    s = k
-    while s > 0 and window[s - 1]:
-        s -= 1
-    e = k + 1
-    while e < len(window) and window[e]:
-        e += 1
-    return lo + s, lo + e
+_REACH = 64
+#: Code point -> its substitution (step 3) for ASCII digits; every other value unchanged.
+_LEET_DIGITS = np.array([ord(_LEET.get(chr(48 + d), chr(48 + d))) for d in range(10)],
+                        dtype=np.uint32)
+
+
+def _token_windows(c: ClsArray, at: IntArray) -> tuple[IntArray, IntArray]:
+    """The token (run of WORD characters) around each position in ``at``, looking at most
+    ``_REACH`` characters away on each side: ``(starts, ends)``. Position ``i`` itself is in
+    its window whether or not it is a word character."""
+    n = len(c)
+    offsets = np.arange(-_REACH, _REACH + 1, dtype=np.int64)
+    idx = at[:, None] + offsets
+    valid = (idx >= 0) & (idx < n)
+    word = valid & ((c[np.clip(idx, 0, max(n - 1, 0))] & WORD) != 0)
+    left = word[:, _REACH - 1 :: -1]  # i-1, i-2, ... i-REACH
+    right = word[:, _REACH + 1 :]  # i+1 ... i+REACH
+    run_l = np.where(left.all(axis=1), _REACH, left.argmin(axis=1))
+    run_r = np.where(right.all(axis=1), _REACH, right.argmin(axis=1))
+    return at - run_l, at + 1 + run_r
 
 
 def _substitute(f: CpArray, c: ClsArray) -> None:
-    """Step 3, in place on ``f`` (one to one)."""
+    """Step 3, in place on ``f`` (one to one).
+
+    Candidates are ``$``, ``@`` and ASCII digits next to a letter, visited left to right:
+    a ``$`` still unchanged turns its run of ``$`` into ``s``; an ``@`` between letters
+    that does not start an e-mail domain becomes ``a``; a digit (or a ``$`` already turned
+    into ``s`` by the run before it) has the leet digits of its token (:func:`_token_windows`)
+    substituted, unless it lies inside the window substituted last. Only the ``$`` and
+    ``@`` candidates are visited one by one; the token windows are found and substituted
+    in bulk.
+    """
     cand = np.flatnonzero(c & (DIGIT | SYMBOL))
     if len(cand) == 0:
         return
@@ -383,30 +462,46 @@ def _substitute(f: CpArray, c: ClsArray) -> None:
     has_next = cand < n - 1
     prev_letter[has_prev] = (c[cand[has_prev] - 1] & LETTER) != 0
     next_letter[has_next] = (c[cand[has_next] + 1] & LETTER) != 0
-    near = np.flatnonzero(prev_letter | next_letter)
-    if len(near) == 0:
+    near_mask = prev_letter | next_letter
+    if not near_mask.any():
         return
-    done_until = -1
-    for k in near.tolist():
-        i = int(cand[k])
-        ch = chr(int(f[i]))
-        if ch in "$@":
-            if ch == "$":
+    symbol = near_mask & ((c[cand] & SYMBOL) != 0)
+    triggers = cand[near_mask & ~symbol]
+    if symbol.any():
+        # "@" decisions read only characters that no substitution changes ("." "@" "-" and
+        # classes), so their order does not matter; "$" runs are visited in order.
+        extra: list[int] = []
+        for k in np.flatnonzero(symbol).tolist():
+            i = int(cand[k])
+            if f[i] == 64:  # "@"
+                if prev_letter[k] and next_letter[k] and not _email_after(f, c, i + 1):
+                    f[i] = 97  # "a"
+            elif f[i] == 36:  # "$"
                 j = i
                 while j < n and f[j] == 36:
                     f[j] = 115  # "s"
                     j += 1
-            elif prev_letter[k] and next_letter[k] and not _email_after(f, c, i + 1):
-                f[i] = 97  # "a"
-            continue
-        if i < done_until:
-            continue
-        s, e = _token_bounds(c, i)
-        done_until = e
-        for j in range(s, e):
-            rep = _LEET.get(chr(int(f[j])))
-            if rep is not None:
-                f[j] = ord(rep)
+            else:  # a "$" turned into "s" by its run: visited like a digit
+                extra.append(i)
+        if extra:
+            triggers = np.union1d(triggers, np.array(extra, dtype=np.int64))
+    if len(triggers) == 0:
+        return
+    triggers = triggers.astype(np.int64, copy=False)
+    starts, ends = _token_windows(c, triggers)
+    # Which triggers open a window: those at or past the end of the last one opened.
+    chosen: list[int] = []
+    done_until = -1
+    for k, (i, e) in enumerate(zip(triggers.tolist(), ends.tolist(), strict=True)):
+        if i >= done_until:
+            chosen.append(k)
+            done_until = e
+    ws = starts[chosen]
+    lens = ends[chosen] - ws
+    pos = np.repeat(ws - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
+    sub = f[pos]
+    digit = (sub >= 48) & (sub <= 57)
+    f[pos[digit]] = _LEET_DIGITS[sub[digit] - 48]
 
 
 def _email_after(f: CpArray, c: ClsArray, i: int) -> bool:
@@ -421,26 +516,21 @@ def _email_after(f: CpArray, c: ClsArray, i: int) -> bool:
     return bool(c[i] & WORD) or int(f[i]) in (64, 45)  # "@", "-"
 
 
-def _normalise_codes(
-    codes: CpArray,
-) -> tuple[CpArray, ClsArray, PosArray | None, PosArray | None]:
-    """Steps 1-3 on code points: (normalised codes, their classes, source start and end
-    of each, or None, None when one to one)."""
-    f, start, end = _fold(codes)
+def _normalise_codes(codes: CpArray) -> tuple[CpArray, ClsArray, tuple[_Stage, ...]]:
+    """Steps 1-3 on code points: (normalised codes, their classes, the stages mapping them
+    back to ``codes``)."""
+    f, fold_stage = _fold(codes)
+    stages: tuple[_Stage, ...] = () if fold_stage is None else (fold_stage,)
     c = _tables().cls[f]
     delete = _spacing_deletions(c)
-    if delete.any():
+    gone = np.flatnonzero(delete)
+    if len(gone):
         keep = ~delete
+        stages += (_Stage.of(len(f), gone, np.zeros(len(gone), dtype=np.int64)),)
         f = f[keep]
         c = c[keep]
-        if start is None or end is None:
-            start = _kept_positions(keep)
-            end = start + 1
-        else:
-            start = start[keep]
-            end = end[keep]
     _substitute(f, c)
-    return f, c, start, end
+    return f, c, stages
 
 
 def _check(text: str, max_chars: int) -> None:
@@ -458,11 +548,8 @@ def normalise(text: str, *, max_chars: int = MAX_TEXT_CHARS) -> NormalisedText:
     ('example!', (0, 13))
     """
     _check(text, max_chars)
-    f, c, start, end = _normalise_codes(_to_codes(text))
-    if start is None or end is None:
-        start = np.arange(len(f), dtype=_pos_dtype(len(text) + 1))
-        end = start + 1
-    return NormalisedText(_to_text(f), text, start, end, f, c)
+    f, c, stages = _normalise_codes(_to_codes(text))
+    return NormalisedText(_to_text(f), text, f, c, stages)
 
 
 def collapse_repeats(nt: NormalisedText) -> NormalisedText:
@@ -470,18 +557,16 @@ def collapse_repeats(nt: NormalisedText) -> NormalisedText:
     f = nt.codes
     if len(f) < 2:
         return nt
-    keep = np.ones(len(f), dtype=bool)
-    keep[1:] = f[1:] != f[:-1]
-    if keep.all():
+    repeat = np.zeros(len(f), dtype=bool)
+    np.equal(f[1:], f[:-1], out=repeat[1:])
+    gone = np.flatnonzero(repeat)
+    if len(gone) == 0:
         return nt
-    idx = np.flatnonzero(keep)
-    last = np.empty_like(idx)
-    last[:-1] = idx[1:] - 1
-    last[-1] = len(f) - 1
-    codes = f[idx]
-    return NormalisedText(
-        _to_text(codes), nt.original, nt.start[idx], nt.end[last], codes, nt.classes[idx]
-    )
+    keep = ~repeat
+    codes = f[keep]
+    stage = _Stage.of(len(f), gone, np.zeros(len(gone), dtype=np.int64), runs=True)
+    return NormalisedText(_to_text(codes), nt.original, codes, nt.classes[keep],
+                          (*nt.stages, stage))
 
 
 def normalise_term(term: str, *, collapse: bool = False) -> str:
