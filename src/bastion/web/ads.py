@@ -94,7 +94,7 @@ def graph_svg(members: list[NetworkAd], links: tuple[Link, ...], *, show_values:
     photo and text links as arcs left of the ads. An ad with a case links to it. Labels
     are escaped; contact values appear only when ``show_values``."""
     shown = members[:max_ads]
-    row, top, ad_x, contact_x = 30, 64, 250, 560
+    row, top, arc_x, ad_x, contact_x = 30, 64, 48, 300, 600
     index = {ad.ad_id: i for i, ad in enumerate(shown)}
     owners: dict[tuple[str, str], list[int]] = {}
     for i, ad in enumerate(shown):
@@ -104,7 +104,7 @@ def graph_svg(members: list[NetworkAd], links: tuple[Link, ...], *, show_values:
     shared = [(kv, ids) for kv, ids in owners.items() if len(ids) >= 2]
     labels = contact_labels(members, show_values=show_values)
     height = top + row * max(len(shown), len(shared), 1) + 20
-    width = 860
+    width = 900
     y_ad = [top + row * i for i in range(len(shown))]
     y_contact = [top + row * k for k in range(len(shared))]
     out: list[str] = [
@@ -141,12 +141,11 @@ def graph_svg(members: list[NetworkAd], links: tuple[Link, ...], *, show_values:
             continue
         seen.add(key)
         ya, yb = y_ad[index[lk.a]], y_ad[index[lk.b]]
-        bulge = 12 + min(150, abs(yb - ya) // 3) + (6 if lk.kind == "photo" else 0)
-        x = 10
-        out.append(f'<path d="M {x + 8} {ya} C {x + 8 - bulge // 4} {ya}, '
-                   f'{x + 8 - bulge // 4} {yb}, {x + 8} {yb}" fill="none" '
-                   f'stroke="{COLOURS[lk.kind]}" stroke-width="2"><title>'
-                   f'{escape(lk.kind)} link {escape(lk.a)} - {escape(lk.b)} '
+        # arcs bulge left of the ads' anchor dots, wider for ads further apart
+        reach = min(arc_x - 4, 6 + abs(yb - ya) // 8 + (4 if lk.kind == "photo" else 0))
+        out.append(f'<path d="M {arc_x} {ya} C {arc_x - reach} {ya}, {arc_x - reach} {yb}, '
+                   f'{arc_x} {yb}" fill="none" stroke="{COLOURS[lk.kind]}" stroke-width="2">'
+                   f'<title>{escape(lk.kind)} link {escape(lk.a)} - {escape(lk.b)} '
                    f'({escape(lk.detail)})</title></path>')
     for i, ad in enumerate(shown):
         y = y_ad[i]
@@ -154,8 +153,9 @@ def graph_svg(members: list[NetworkAd], links: tuple[Link, ...], *, show_values:
         when = ad.posted_at.strftime("%Y-%m-%d") if ad.posted_at else "undated"
         city = escape(_short(ad.location or "-", 16))
         node = (f'<circle cx="{ad_x}" cy="{y}" r="7" fill="#0b4f9c"/>'
-                f'<circle cx="18" cy="{y}" r="3" fill="#0b4f9c"/>'
-                f'<text x="28" y="{y + 4}" font-size="12" fill="#111">{label} · {when} · '
+                f'<circle cx="{arc_x}" cy="{y}" r="3" fill="#0b4f9c"/>'
+                f'<text x="{arc_x + 10}" y="{y + 4}" font-size="12" fill="#111">{label} · '
+                f'{when} · '
                 f'{city}</text>')
         case_id = case_of.get(ad.ad_id)
         if case_id is not None:
