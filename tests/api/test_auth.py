@@ -9,7 +9,13 @@ from datetime import timedelta
 from fastapi.routing import APIRoute
 from tests.api.conftest import Api
 
-from bastion.api.auth import PUBLIC_PATHS, SCOPE_EXTENSION, flat_routes, route_scope
+from bastion.api.auth import (
+    PUBLIC_PATHS,
+    PUBLIC_PREFIXES,
+    SCOPE_EXTENSION,
+    flat_routes,
+    route_scope,
+)
 from bastion.apikeys import service as keys
 from bastion.store.types import utcnow
 
@@ -44,8 +50,8 @@ def test_public_set_is_exactly_the_documented_one(api: Api) -> None:
 def test_every_route_needs_a_key_and_its_scope(api: Api) -> None:
     checked = 0
     for method, path, route in _routes(api):
-        if path in PUBLIC_PATHS:
-            continue
+        if path in PUBLIC_PATHS or (path + "/").startswith(PUBLIC_PREFIXES):
+            continue  # the public static folder is checked by the test below
         url = _concrete(path)
         r = api.client.request(method, url)
         assert r.status_code == 401, (method, path, r.status_code)
@@ -119,3 +125,16 @@ def test_metrics_admin_or_metrics_token(make_api: object) -> None:
     # The metrics token opens nothing else.
     r = api.client.get("/v1/banks", headers={"Authorization": "Bearer m-token-123"})
     assert r.status_code == 401
+
+
+def test_api_reference_page_uses_its_own_swagger_ui_copy(api: Api) -> None:
+    page = api.client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn.jsdelivr" not in page.text and "https://" not in page.text.split("<body>")[0]
+    assert "/docs/assets/swagger-ui-bundle.js" in page.text
+    js = api.client.get("/docs/assets/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 100_000
+    assert api.client.get("/docs/assets/swagger-ui.css").status_code == 200
+    # Only the assets are public: nothing outside the folder is reachable through it.
+    assert api.client.get("/docs/assets/../../v1/banks").status_code in (401, 404)
+    assert api.client.get("/docs/assetsx").status_code == 401

@@ -133,6 +133,31 @@ def _custom_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+#: Where the API reference page's own copy of Swagger UI is served (public, no key).
+DOCS_ASSETS = "/docs/assets"
+
+
+def _install_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI for ``/openapi.json``, served from the ``swagger-ui-bundle``
+    package under :data:`DOCS_ASSETS` rather than a CDN, so the page works offline and
+    asks no third party for anything (self-hosted deployments are often air-gapped)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="Bastion API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
+
+
 async def _freeze_gc_when_loaded(matcher: MatchService, poll_s: float = 0.5) -> None:
     """Once the indexes have loaded, move every object alive then (the app, the indexes'
     bookkeeping, imported modules: a few hundred thousand) out of the cyclic garbage
@@ -202,7 +227,7 @@ def create_app(
             "its `x-required-scope`. Errors are RFC 9457 problem+json."
         ),
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
         dependencies=[],
@@ -213,6 +238,7 @@ def create_app(
               flags.router):
         app.include_router(r, dependencies=[Depends(bearer)])
     app.include_router(health.router)
+    _install_docs(app)
     _install_handlers(app)
     _custom_openapi(app)
 

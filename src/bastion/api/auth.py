@@ -3,7 +3,8 @@
 :class:`AuthMiddleware` (pure ASGI, so that no body parsing or validation can answer
 before it):
 
-1. paths in :data:`PUBLIC_PATHS` pass without credentials;
+1. paths in :data:`PUBLIC_PATHS`, and the static files under :data:`PUBLIC_PREFIXES`
+   (the API reference page's Swagger UI), pass without credentials;
 2. every other request needs ``Authorization: Bearer <API key>``: missing, unknown,
    expired or revoked -> 401 (``WWW-Authenticate: Bearer``);
 3. the route's required scope (declared with :func:`requires`, shown in the OpenAPI
@@ -54,6 +55,8 @@ from bastion.errors import BastionError
 
 #: Paths served without credentials (see the module docstring).
 PUBLIC_PATHS: Final = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
+#: Path prefixes that pass without credentials: the API reference page's static files.
+PUBLIC_PREFIXES: Final = ("/docs/assets/",)
 
 #: Seconds a key lookup (hit or miss of a well-formed key) is cached.
 KEY_CACHE_TTL_S = 5.0
@@ -168,7 +171,8 @@ class AuthMiddleware:
         return None, False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
         try:
