@@ -297,6 +297,28 @@ def resolve_reconciliation(session: Session, report_id: int, *, actor: str,
     return _view(session, row)
 
 
+def retry_now(session: Session, report_id: int, *, actor: str,
+              now: datetime | None = None) -> ReportView:
+    """Make an ``approved`` or ``submitting`` report that waits for its next attempt (after
+    a server error or network failure) due now; workers pick it up at their next round.
+    Audited (``report.retry``). Raises :class:`Conflict` from any other state."""
+    row = _row(session, report_id, lock=True)
+    if row.state not in ACTIVE_STATES:
+        raise Conflict(f"report {report_id} is {row.state}; only approved or submitting "
+                       "reports are retried (approve a failed one again)")
+    at = now or utcnow()
+    row.next_attempt_at = at
+    row.updated_at = at
+    record_audit_event(session, actor=actor, action="report.retry",
+                       object_type="cybertip_report", object_id=str(report_id),
+                       detail={"attempts": row.attempts})
+    return _view(session, row)
+
+
+#: States a report waits in for a person or the workers (what :func:`overdue` looks at).
+WAITING_STATES = ("draft", "approved", "failed", "needs_reconciliation")
+
+
 def overdue(session: Session, *, settings: Settings, now: datetime | None = None
             ) -> list[ReportView]:
     """Reports still ``draft``, ``approved``, ``failed`` or ``needs_reconciliation`` more
@@ -304,7 +326,7 @@ def overdue(session: Session, *, settings: Settings, now: datetime | None = None
     reasonably possible"): the UI and ``/metrics`` alert on them."""
     limit = (now or utcnow()) - timedelta(hours=settings.report_alert_hours)
     q = select(CyberTipReportRow).where(
-        CyberTipReportRow.state.in_(("draft", "approved", "failed", "needs_reconciliation")),
+        CyberTipReportRow.state.in_(WAITING_STATES),
         CyberTipReportRow.created_at < limit).order_by(CyberTipReportRow.id)
     return [_view(session, r) for r in session.execute(q).scalars()]
 
@@ -317,7 +339,11 @@ def alert_counts(session: Session, *, settings: Settings, now: datetime | None =
 
     q = select(CyberTipReportRow.state, func.count()).group_by(CyberTipReportRow.state)
     by_state: dict[str, int] = {str(st): int(n) for st, n in session.execute(q).all()}
-    return {"overdue": len(overdue(session, settings=settings, now=now)),
+    limit = (now or utcnow()) - timedelta(hours=settings.report_alert_hours)
+    late = session.execute(select(func.count()).select_from(CyberTipReportRow).where(
+        CyberTipReportRow.state.in_(WAITING_STATES),
+        CyberTipReportRow.created_at < limit)).scalar_one()
+    return {"overdue": int(late),
             "needs_reconciliation": int(by_state.get("needs_reconciliation", 0)),
             "failed": int(by_state.get("failed", 0))}
 

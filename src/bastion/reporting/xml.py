@@ -295,3 +295,13 @@ def all_element_names(doc: bytes) -> Iterable[str]:
     """Every element name in ``doc``, in document order."""
     root = etree.fromstring(doc, _safe_parser())
     return [str(el.tag) for el in root.iter()]
+
+
+def pretty(doc: bytes) -> str:
+    """``doc`` indented for people to read (the UI's report page); parsed without entities
+    or network access. Raises :class:`InvalidInput` for a document that is not XML."""
+    try:
+        root = etree.fromstring(doc, _safe_parser())
+    except etree.XMLSyntaxError as exc:
+        raise InvalidInput(f"not well-formed XML: {exc}") from exc
+    return bytes(etree.tostring(root, pretty_print=True, encoding="UTF-8")).decode()

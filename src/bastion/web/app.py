@@ -293,17 +293,19 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
 
     @ui.post(f"{PREFIX}/cases/{{case_id}}/decide")
     async def decide(request: Request, case_id: CaseId) -> Response:
-        form = await request.form(max_files=0, max_fields=20)
+        form = await request.form(max_files=0, max_fields=40)
         viewer = viewer_of(request)
         check_csrf(viewer, form.get("csrf"))
         require_role(viewer, "reviewer")
         decision = str(form.get("decision") or "")
         classification = str(form.get("classification") or "") or None
         notes = str(form.get("notes") or "").strip() or None
+        from bastion.web.reports import report_fields
+
         with db.write() as s:
             cases.decide(s, case_id=case_id, reviewer=viewer.user_id, decision=decision,
                          classification=classification, notes=notes, policy=policy,
-                         settings=settings)
+                         settings=settings, **report_fields(form))
         return RedirectResponse(f"{PREFIX}/queue", status_code=303, headers=HEADERS)
 
     # -- media ---------------------------------------------------------------------------

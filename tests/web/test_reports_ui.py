@@ -1,0 +1,283 @@
+"""CyberTipline reports in the review UI: the decision form records the report's file and
+incident annotations and urgency; admins see the alerts banner, the reports list and a
+report's facts, approve drafts (CSRF, role, audited as ``bastion report approve`` is),
+retry waiting reports and record NCMEC's answer for interrupted ones; auditors only read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+from tests.reporting.incidents import XSD, sample_incident
+from tests.web.helpers import form_token, sign_in
+
+from bastion.api.app import create_app
+from bastion.apikeys import service as keys
+from bastion.banks.sample import create_sample_bank
+from bastion.cases import service as cases
+from bastion.cases.schemas import FILE_ANNOTATIONS, REPORT_ANNOTATIONS
+from bastion.config import load_settings
+from bastion.evidence.vault import open_vault
+from bastion.reporting import case_incidents as ci
+from bastion.reporting import service as reports
+from bastion.reporting.incident import incident_from_json
+from bastion.reporting.xml import CyberTiplineSchema, element_texts
+from bastion.store.audit import list_audit_events
+from bastion.store.database import Database
+from bastion.store.models_actions import CyberTipReportRow
+from bastion.store.types import utcnow
+from bastion.users import service as users
+
+BRIDGE = (Path(__file__).resolve().parents[2].parent
+          / "shared/data/images/bridge-mods/aaa-orig.jpg")
+PW = "a long enough password"
+
+
+class Env:
+    def __init__(self, db: Database, tmp_path: Path) -> None:
+        self.db = db
+        self.settings = load_settings(
+            environ={"BASTION_MASTER_KEY": "ab" * 32}, home=tmp_path / "home",
+            decode_workers=0, review={"secure_cookies": False},
+            cybertipline_xsd=XSD, cybertipline_reporter_first_name="Trust",
+            cybertipline_reporter_email="ts@example.org")
+        self.schema = CyberTiplineSchema.from_path(XSD)
+        with db.write() as s:
+            create_sample_bank(s)
+            self.key = keys.create(s, name="t", scopes=["admin"])[1]
+            self.ids = {role: users.create(s, name=role, role=role, password=PW,
+                                           actor="test").id
+                        for role in ("reviewer", "auditor", "admin")}
+        self.app = create_app(self.settings, db=db)
+
+    def client(self, name: str | None = None) -> TestClient:
+        c = TestClient(self.app, raise_server_exceptions=False)
+        c.__enter__()
+        if name is not None:
+            r = sign_in(c, name, PW)
+            assert r.status_code == 303, r.text
+        return c
+
+    def upload(self, c: TestClient, content_id: str) -> int:
+        import time
+
+        for _ in range(200):
+            if c.get("/readyz").status_code == 200:
+                break
+            time.sleep(0.05)
+        r = c.post("/v1/content", headers={"Authorization": f"Bearer {self.key}"},
+                   files={"file": ("x.jpg", BRIDGE.read_bytes(), "image/jpeg")},
+                   data={"content_id": content_id, "user_id": "user-7"})
+        assert r.status_code == 200, r.text
+        return int(r.json()["case_id"])
+
+    def draft(self, **changes: Any) -> int:
+        incident = replace(sample_incident(files=2), **changes)
+        with self.db.write() as s:
+            return reports.create_draft(s, incident=incident, schema=self.schema,
+                                        settings=self.settings, actor="test").id
+
+    def set(self, report_id: int, **values: Any) -> None:
+        with self.db.write() as s:
+            s.execute(update(CyberTipReportRow).where(CyberTipReportRow.id == report_id)
+                      .values(**values))
+
+
+@pytest.fixture
+def env(db: Database, tmp_path: Path) -> Iterator[Env]:
+    yield Env(db, tmp_path)
+
+
+def test_decision_form_records_annotations_and_urgency(env: Env) -> None:
+    rc = env.client("reviewer")
+    case_id = env.upload(rc, "post-1")
+    page = rc.get(f"/ui/cases/{case_id}").text
+    for name in FILE_ANNOTATIONS:
+        assert f'name="file_annotation" value="{name}"' in page
+    for name in REPORT_ANNOTATIONS:
+        assert f'name="report_annotation" value="{name}"' in page
+    assert 'name="urgent"' in page and 'id="urgent-reason"' in page
+    csrf = form_token(page)
+    base = {"csrf": csrf, "decision": "csam", "classification": "A1"}
+    refused = [
+        ({**base, "file_annotation": "meme"}, "unknown file annotation"),
+        ({**base, "urgent": "1", "urgent_reason": " "}, "needs a reason"),
+        ({**base, "urgent_reason": "forgot to tick"}, "without ticking"),
+        ({"csrf": csrf, "decision": "not_violating", "file_annotation": "viral"},
+         "reported decisions only"),
+    ]
+    for data, message in refused:
+        r = rc.post(f"/ui/cases/{case_id}/decide", data=data)
+        assert r.status_code == 400 and message in r.text, (data, r.text)
+    with env.db.read() as s:
+        assert cases.get(s, case_id=case_id).state == "in_review"  # nothing decided
+    r = rc.post(f"/ui/cases/{case_id}/decide", follow_redirects=False, data={
+        **base, "file_annotation": ["viral", "generativeAi"],
+        "report_annotation": ["sextortion"], "urgent": "1",
+        "urgent_reason": "a meeting is planned for tonight"})
+    assert r.status_code == 303
+    with env.db.read() as s:
+        case = cases.get(s, case_id=case_id)
+    assert case.state == "decided" and case.decision == "csam"
+    assert case.file_annotations == ["viral", "generativeAi"]
+    assert case.report_annotations == ["sextortion"]
+    assert case.urgent_reason == "a meeting is planned for tonight"
+
+    # The worker's drafting round turns it into an urgent draft; the admin sees it.
+    (outcome,) = ci.draft_pending(env.db, schema=env.schema, settings=env.settings,
+                                  actor="system:report", vault=open_vault(env.settings))
+    assert outcome.report is not None and outcome.error is None
+    rid = outcome.report.id
+    with env.db.read() as s:
+        row = s.get(CyberTipReportRow, rid)
+        assert row is not None
+        doc = row.report_xml.encode()
+        assert element_texts(doc, "incidentSummary/escalateToHighPriority") == [
+            "a meeting is planned for tonight"]
+        assert element_texts(doc, "incidentSummary/reportAnnotations/sextortion") == ["true"]
+        inc = incident_from_json(row.incident)
+        assert inc.files[0].annotations == ("viral", "generativeAi")
+        assert dict(inc.files[0].exif).get("Software") == "Google"  # the photo's own EXIF
+
+    admin = env.client("admin")
+    queue = admin.get("/ui/queue").text
+    assert 'id="report-alerts"' in queue and "1 urgent draft to approve" in queue
+    assert "1 draft awaiting approval" in queue and 'href="/ui/reports?attention=1"' in queue
+    listing = admin.get("/ui/reports?attention=1")
+    assert listing.status_code == 200
+    assert f'href="/ui/reports/{rid}"' in listing.text and "user-7" in listing.text
+    assert "urgent" in listing.text and f"case-{case_id}-post-1" in listing.text
+    detail = admin.get(f"/ui/reports/{rid}").text
+    assert "a meeting is planned for tonight" in detail and "sextortion" in detail
+    assert "viral, generativeAi" in detail and f'href="/ui/cases/{case_id}"' in detail
+    assert "&lt;escalateToHighPriority&gt;" in detail  # the document itself, escaped
+    assert "Software" in detail and "Google" not in detail  # EXIF names, never values
+    assert 'id="approve"' in detail
+
+
+def test_admin_approves_a_draft_others_cannot(env: Env) -> None:
+    rid = env.draft()
+    auditor = env.client("auditor")
+    page = auditor.get(f"/ui/reports/{rid}")
+    assert page.status_code == 200 and 'id="approve"' not in page.text
+    assert 'id="report-alerts"' not in auditor.get("/ui/queue").text  # admins only
+    r = auditor.post(f"/ui/reports/{rid}/approve", data={"csrf": form_token(page.text)})
+    assert r.status_code == 403
+    reviewer = env.client("reviewer")
+    assert reviewer.get("/ui/reports").status_code == 403
+    assert reviewer.get(f"/ui/reports/{rid}").status_code == 403
+    assert 'href="/ui/reports"' not in reviewer.get("/ui/queue").text
+    anon = env.client()
+    r = anon.get("/ui/reports", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/ui/sign-in"
+    assert anon.post(f"/ui/reports/{rid}/approve", data={}).status_code == 401
+
+    admin = env.client("admin")
+    page = admin.get(f"/ui/reports/{rid}")
+    assert "Approve and send" in page.text and "upload-0.jpg" in page.text
+    assert admin.post(f"/ui/reports/{rid}/approve", data={}).status_code == 403
+    assert admin.post(f"/ui/reports/{rid}/approve",
+                      data={"csrf": "forged"}).status_code == 403
+    with env.db.read() as s:
+        assert reports.get(s, rid).state == "draft"
+    r = admin.post(f"/ui/reports/{rid}/approve", data={"csrf": form_token(page.text)},
+                   follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/ui/reports/{rid}"
+    with env.db.read() as s:
+        view = reports.get(s, rid)
+        assert view.state == "approved" and view.approved_by == f"user:{env.ids['admin']}"
+        (event,) = list_audit_events(s, action="report.approve")
+        assert (event.actor, event.object_id) == (f"user:{env.ids['admin']}", str(rid))
+    page = admin.get(f"/ui/reports/{rid}").text
+    assert 'id="approve"' not in page and ">approved<" in page
+    # approving twice is a conflict, not a second approval
+    r = admin.post(f"/ui/reports/{rid}/approve", data={"csrf": form_token(page)})
+    assert r.status_code == 409
+
+
+def test_alerts_failed_overdue_retry_and_reconcile(env: Env) -> None:
+    admin = env.client("admin")
+    assert 'id="report-alerts"' not in admin.get("/ui/queue").text  # nothing to say
+    failed = env.draft(key="k-failed")
+    waiting = env.draft(key="k-waiting")
+    interrupted = env.draft(key="k-interrupted")
+    late = env.draft(key="k-late", escalation_reason=None)
+    purged = env.draft(key="k-purged")
+    now = utcnow()
+    env.set(failed, state="failed", last_error="4100: reportingPerson is invalid",
+            response_code=4100)
+    env.set(waiting, state="approved", attempts=2, next_attempt_at=now + timedelta(hours=1),
+            last_error="submit: NCMEC unavailable")
+    env.set(interrupted, state="needs_reconciliation", last_error="interrupted after /submit")
+    env.set(late, created_at=now - timedelta(hours=env.settings.report_alert_hours + 1))
+    env.set(purged, state="submitted", ncmec_report_id=555, incident={"purged": True},
+            report_xml="")
+    page = admin.get("/ui/queue").text
+    assert "1 failed" in page and "1 to reconcile with NCMEC" in page
+    assert "1 overdue" in page and "1 draft awaiting approval" in page
+    assert "urgent" not in page.split('id="report-alerts"')[1].split("</p>")[0]
+
+    listing = admin.get("/ui/reports?overdue=1").text
+    assert f'href="/ui/reports/{late}"' in listing and f'href="/ui/reports/{failed}"' not in listing
+    attention = admin.get("/ui/reports?attention=1").text
+    for rid in (failed, interrupted, late):
+        assert f'href="/ui/reports/{rid}"' in attention
+    assert f'href="/ui/reports/{purged}"' not in attention
+    by_state = admin.get("/ui/reports?state=needs_reconciliation").text
+    assert f'href="/ui/reports/{interrupted}"' in by_state
+    assert f'href="/ui/reports/{failed}"' not in by_state
+    assert admin.get("/ui/reports?state=bogus").status_code == 400
+    assert admin.get("/ui/reports/99999").status_code == 404
+    assert admin.get("/ui/reports/0").status_code == 422
+    gone = admin.get(f"/ui/reports/{purged}")
+    assert gone.status_code == 200 and "purged after the preservation period" in gone.text
+
+    # a failed report shows NCMEC's answer and is approved again
+    page = admin.get(f"/ui/reports/{failed}").text
+    assert "NCMEC code 4100" in page and "reportingPerson is invalid" in page
+    assert "Approve again" in page
+    assert admin.post(f"/ui/reports/{failed}/approve",
+                      data={"csrf": form_token(page)}).status_code == 200
+
+    # a report waiting for its next attempt is made due now
+    page = admin.get(f"/ui/reports/{waiting}").text
+    assert 'id="retry"' in page
+    assert admin.post(f"/ui/reports/{failed}/retry",
+                      data={"csrf": form_token(page)}).status_code == 200  # approved now
+    r = admin.post(f"/ui/reports/{waiting}/retry", data={"csrf": form_token(page)},
+                   follow_redirects=False)
+    assert r.status_code == 303
+    with env.db.read() as s:
+        assert (reports.get(s, waiting).next_attempt_at or now) <= utcnow()
+        assert sorted(e.object_id for e in list_audit_events(s, action="report.retry")) == [
+            str(failed), str(waiting)]
+    assert admin.post(f"/ui/reports/{late}/retry",
+                      data={"csrf": form_token(page)}).status_code == 409  # a draft
+
+    # an interrupted submission: NCMEC's answer is recorded, never guessed
+    page = admin.get(f"/ui/reports/{interrupted}").text
+    assert 'id="reconcile-form"' in page
+    csrf = form_token(page)
+    for data in ({"csrf": csrf}, {"csrf": csrf, "ncmec_report_id": "77", "not_received": "1"},
+                 {"csrf": csrf, "ncmec_report_id": "-3"},
+                 {"csrf": csrf, "ncmec_report_id": "9" * 19}):
+        assert admin.post(f"/ui/reports/{interrupted}/reconcile", data=data
+                          ).status_code == 400, data
+    r = admin.post(f"/ui/reports/{interrupted}/reconcile",
+                   data={"csrf": csrf, "ncmec_report_id": "424242"}, follow_redirects=False)
+    assert r.status_code == 303
+    with env.db.read() as s:
+        view = reports.get(s, interrupted)
+        assert (view.state, view.ncmec_report_id) == ("submitting", 424242)
+        (event,) = list_audit_events(s, action="report.reconcile")
+        assert event.actor == f"user:{env.ids['admin']}"
+    auditor = env.client("auditor")
+    assert auditor.post(f"/ui/reports/{late}/reconcile", data={
+        "csrf": form_token(auditor.get("/ui/queue").text),
+        "not_received": "1"}).status_code == 403
