@@ -135,3 +135,30 @@ def test_fit_writes_the_active_lexicon(run, tmp_path: Path) -> None:  # type: ig
         {"ad_id": "z", "text": "Discreet. Call 202 555 0101"}) + "\n")
     assert code == 0
     assert json.loads(out)["lexicon_version"] == report["version"]
+
+
+def test_a_rescan_reports_the_surviving_network_after_a_merge(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    first = [
+        {"ad_id": "x1", "text": "Call 202 555 0143 for times.", "location": "Houston, TX",
+         "posted_at": "2024-05-01T10:00:00Z"},
+        {"ad_id": "y1", "text": "Call 202 555 0177 for times.", "location": "Dallas, TX",
+         "posted_at": "2024-05-02T10:00:00Z"},
+    ]
+    code, out, _ = run("scan", "--json", str(_write(tmp_path / "one.jsonl", first)))
+    x1, y1 = (json.loads(line) for line in out.splitlines())
+    assert code == 0 and x1["network_id"] != y1["network_id"]
+    # a later batch bridges the two networks; y1, already stored, is reported again
+    second = [
+        {"ad_id": "xy", "text": "Call 202 555 0143 or 202 555 0177.",
+         "location": "Austin, TX", "posted_at": "2024-05-05T10:00:00Z"},
+        first[1],
+    ]
+    code, out, _ = run("scan", "--json", str(_write(tmp_path / "two.jsonl", second)))
+    xy, again = (json.loads(line) for line in out.splitlines())
+    assert code == 0 and xy["network_id"] == x1["network_id"]
+    assert again["ad_id"] == "y1" and again["network_id"] == x1["network_id"]
+    assert "ad_id already stored; first version kept" in again["notes"]
+    code, out, _ = run("networks", "--json")
+    nets = [json.loads(line) for line in out.splitlines()]
+    assert [(n["network_id"], n["size"], n["merged_ids"], n["days"]) for n in nets] == [
+        (x1["network_id"], 3, [y1["network_id"]], 4.0)]

@@ -115,3 +115,20 @@ def test_the_repository_reports_the_current_network_of_a_stored_ad(db: Database)
     assert other.read(lambda n: n.resolve(kept["y1"])) == kept["x1"]
     with pytest.raises(NotFound):
         other.read(lambda n: n.resolve("net-77"))
+
+
+def test_template_pieces_mark_slots_and_rebuild_the_text() -> None:
+    from bastion.trafficking.template import Template, build_template
+
+    texts = ["Hello, I am Mia. Visiting Houston this week (call now).",
+             "Hello, I am Zoe. Visiting Dallas this week (call now).",
+             "Hello, I am Ivy. Visiting Austin this week (call now)."]
+    t = build_template(texts)
+    assert t.pieces() == ["Hello, I am ", 1, ". Visiting ", 2, " this week (call now)."]
+    assert t.text == "Hello, I am [SLOT 1]. Visiting [SLOT 2] this week (call now)."
+    # punctuation glued to a slot's left, a slot first, slots next to each other
+    odd = Template((1, ",", "a", 2, 3, "!", "(", "b", ")"), (), 1, ())
+    assert odd.pieces() == [1, ", a ", 2, " ", 3, "! (b)"]
+    assert odd.text == "[SLOT 1], a [SLOT 2] [SLOT 3]! (b)"
+    priced = Template(("from", "$", 1, "per", "hour", "#", "2"), (), 1, ())
+    assert priced.text == "from $[SLOT 1] per hour #2"

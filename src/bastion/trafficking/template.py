@@ -35,6 +35,9 @@ from dataclasses import dataclass
 from typing import Any
 
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
+_PUNCT_RE = re.compile(r"[^\w\s]")
+#: Tokens the next token is written against (no space after them).
+_OPENERS = "([{$#@"
 #: Tokens per document considered (the rest is ignored for the template).
 MAX_TOKENS = 400
 #: Distinct example values shown per slot.
@@ -71,29 +74,31 @@ class Template:
         return "".join(f"[SLOT {p}]" if isinstance(p, int) else p for p in self.pieces())
 
     def pieces(self) -> list[str | int]:
-        """The template as display pieces: constant text (tokens joined with spaces, no
-        space before punctuation) and slot numbers, in order; joining them with
-        ``[SLOT n]`` for each number gives :attr:`text`."""
+        """The template as display pieces: constant text and slot numbers, in order.
+        Tokens are joined with spaces, except none before punctuation and none after an
+        opening bracket or ``$#@``; joining the pieces with ``[SLOT n]`` for each number
+        gives :attr:`text`."""
         out: list[str | int] = []
+        prev: str | int | None = None
         for p in self.parts:
-            glue = bool(out) and isinstance(p, str) and bool(
-                re.fullmatch(r"[^\w\s]", p)) and p not in "([{$#@"
+            space = prev is not None and not (
+                isinstance(prev, str) and prev in _OPENERS)
+            if isinstance(p, str) and _PUNCT_RE.fullmatch(p) and p not in _OPENERS:
+                space = False
+            sep = " " if space else ""
             if isinstance(p, int):
-                out.extend((" ", p) if out else (p,))
-            elif glue and isinstance(out[-1], str):
-                out[-1] += p
-            elif glue:
+                if sep:
+                    out.append(sep)
                 out.append(p)
-            elif out and isinstance(out[-1], str):
-                out[-1] += " " + p
             else:
-                out.append(f" {p}" if out else p)
+                out.append(sep + p)
+            prev = p
         merged: list[str | int] = []
-        for p in out:
-            if isinstance(p, str) and merged and isinstance(merged[-1], str):
-                merged[-1] += p
+        for q in out:
+            if isinstance(q, str) and merged and isinstance(merged[-1], str):
+                merged[-1] += q
             else:
-                merged.append(p)
+                merged.append(q)
         return merged
 
     def to_json(self) -> dict[str, Any]:
