@@ -69,8 +69,12 @@ class ReviewSettings(BaseModel):
     break_after_minutes: int = Field(default=45, gt=0)
     #: Default preview blur radius (pixels of a 512-pixel preview).
     default_blur: int = Field(default=24, ge=4, le=64)
-    #: Days media of cases decided not_violating or adult_legal is kept.
+    #: Days media of cases decided not_violating or adult_legal is kept (and the submitted
+    #: text of items that matched without opening a case).
     benign_media_days: int = Field(default=30, gt=0)
+    #: Code points of an item's ``text`` and of its ``title`` kept (encrypted) for review
+    #: when it opens a case or matches; longer ones are kept cut, and say so.
+    kept_text_max_chars: int = Field(default=100_000, gt=0, le=1_000_000)
     #: Seconds a reveal URL stays valid (it is single-use too).
     reveal_seconds: int = Field(default=60, gt=0)
     #: Mark session cookies ``Secure`` (turn off only for plain-HTTP tests on localhost).

@@ -311,3 +311,71 @@ def test_the_duty_runs_from_the_submission_and_the_report_loses_its_facts(env: E
         assert row is not None
         assert (row.state, row.ncmec_report_id, row.incident, row.report_xml) == (
             "submitted", 4242, {"purged": True}, "")
+
+
+def test_kept_text_and_ad_are_preserved_exported_and_purged_without_a_trace(
+        env: Env, tmp_path: Path) -> None:
+    """An ad with a listed URL: its title, text and links are kept encrypted with its case,
+    preserved into the metadata record (their own clock off), exported, and after the
+    purge neither the kept text nor the ad's plain-text row is anywhere."""
+    from bastion.banks.schemas import BankCreate
+    from bastion.evidence.texts import find_text
+    from bastion.store.models_ads import StoredAd
+
+    with env.db.write() as s:
+        banks.create(s, data=BankCreate(name="urls", label="csam"))
+        banks.add_entry(s, name="urls", fields={
+            "signal_type": "url", "value": "bad.example/gallery", "match": "prefix"})
+    env.matcher.close()
+    env.matcher = MatchService(env.db)
+    env.matcher.start(background=False, follow=False)
+    env.svc.matcher = env.matcher
+    words = "cobalt-meadow-4411"
+    meta = ContentMeta(
+        content_id="ad-9e41", user_id="user-ad-9e41", ip="203.0.113.91",
+        title=f"Title {words}", location="Houston, TX",
+        text=f"Call two one three 555 oh one two three, hxxp://bad[.]example/gallery/5 {words}",
+        links=[f"https://bad.example/gallery/{words}"])
+    v = env.svc.submit_text(meta, actor="t")
+    assert v.case_id is not None and v.ad is not None
+    case_id = int(v.case_id)
+    with env.db.read() as s:
+        kept = find_text(s, "ad-9e41")
+        assert kept is not None and kept.case_id == case_id
+        assert s.execute(select(StoredAd).where(StoredAd.ad_id == "ad-9e41")).first()
+    env.decide_csam(case_id)
+    with env.db.read() as s:  # decided csam: no benign clock on the text
+        kept = find_text(s, "ad-9e41")
+        assert kept is not None and kept.delete_after is None
+    with env.db.write() as s:
+        item_id = pres.preserve(s, vault=env.vault, case_id=case_id, settings=env.settings,
+                                actor="system:report", now=T0).id
+    with env.db.write() as s:
+        got = pres.read_preserved(s, vault=env.vault, item_id=item_id, user_id=env.admin1,
+                                  reason="check the preserved text")
+    assert got.data is None  # text only: no media
+    assert got.metadata["text"]["text"] == meta.text
+    assert got.metadata["text"]["title"] == meta.title
+    assert got.metadata["text"]["links"] == meta.links
+    with env.db.write() as s:
+        export_id = pres.request_export(s, item_ids=[item_id], reference="order 26-77",
+                                        reason="disclosure", user_id=env.admin1)
+    with env.db.write() as s:
+        res = pres.approve_export(s, vault=env.vault, export_id=export_id,
+                                  user_id=env.admin2, out_dir=tmp_path / "exports")
+    files = pres.open_export(res.path.read_bytes(), res.key_hex)
+    assert json.loads(files[f"items/{item_id}/metadata.json"])["text"]["text"] == meta.text
+
+    assert pres.purge_expired(env.db, vault_root=env.vault.root,
+                              now=T0 + timedelta(days=366)) == [item_id]
+    needles = {"words": words.encode(), "user": b"user-ad-9e41", "ip": b"203.0.113.91",
+               "content_id": b"ad-9e41"}
+    searched = [(p, b) for p, b in _searched(env) if "exports" not in p]
+    assert searched
+    for path, blob in searched:
+        for what, needle in needles.items():
+            assert needle not in blob, f"{what} of the purged ad found in {path}"
+    with env.db.read() as s:
+        assert s.execute(select(StoredAd)).first() is None
+        assert s.execute(select(EvidenceItem)).first() is None
+    assert not list(env.vault.root.glob("*.bin"))

@@ -133,6 +133,7 @@ def _get_row(session: Session, case_id: int, *, for_update: bool = False) -> Cas
 def _evidence_id(session: Session, case_id: int) -> int | None:
     return session.execute(
         select(EvidenceItem.id).where(EvidenceItem.case_id == case_id,
+                                      EvidenceItem.kind == "media",
                                       EvidenceItem.wrapped_key.is_not(None))
         .order_by(EvidenceItem.id.desc()).limit(1)
     ).scalar_one_or_none()

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bastion.signals.base import parse_hex
 
-#: Longest free ``text`` accepted, characters (an ad or a caption; never stored).
+#: Longest free ``text`` accepted, characters (an ad or a caption; kept only encrypted).
 MAX_TEXT_CHARS = 100_000
 #: Longest ad ``title``, characters (the ad analysis's own limit).
 MAX_AD_FIELD_CHARS = 65_536
@@ -71,7 +71,9 @@ class ContentMeta(BaseModel):
     )
     original_hashes: OriginalHashes | None = None
     text: str | None = Field(
-        default=None, max_length=MAX_TEXT_CHARS, description="Caption or ad text; not stored"
+        default=None, max_length=MAX_TEXT_CHARS,
+        description="Caption or ad text; kept (encrypted) only when the item opens a case "
+        "or matches"
     )
     links: list[str] = Field(default_factory=list, max_length=MAX_LINKS)
     title: str | None = Field(
@@ -124,12 +126,17 @@ class ContentMeta(BaseModel):
         return self.title is not None or self.location is not None or self.posted_at is not None
 
     def stored_json(self) -> dict[str, Any]:
-        """What is stored of the metadata: everything but ``text`` and ``title`` (kept as
-        SHA-256 and length) and ``content_id`` (a column of its own)."""
+        """What is stored of the metadata: everything but ``text``, ``title`` and ``links``
+        (kept as SHA-256 and length or count; the text itself only encrypted,
+        :mod:`bastion.evidence.texts`) and ``content_id`` (a column of its own)."""
         import hashlib
+        import json
 
-        out = self.model_dump(mode="json", exclude={"text", "title", "content_id"},
+        out = self.model_dump(mode="json", exclude={"text", "title", "content_id", "links"},
                               exclude_none=True)
+        if self.links:
+            out["links_sha256"] = hashlib.sha256(json.dumps(self.links).encode()).hexdigest()
+            out["links_count"] = len(self.links)
         if self.title is not None:
             out["title_sha256"] = hashlib.sha256(
                 self.title.encode("utf-8", "replace")).hexdigest()

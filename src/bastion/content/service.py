@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import select
@@ -49,6 +49,7 @@ from bastion.store.models_api import ContentVerdict, ContentVerdictEvent
 from bastion.store.types import utcnow
 
 if TYPE_CHECKING:
+    from bastion.evidence.texts import PendingText
     from bastion.evidence.vault import Sealed, Vault
     from bastion.trafficking.adstore import AdRepository
     from bastion.trafficking.lexicon import Lexicon
@@ -391,6 +392,7 @@ class ContentService:
         # holding database locks); its row is added inside it.
         sealed = (self.vault.seal(data) if outcome.open_case and data is not None
                   and self.vault is not None else None)
+        pending_text = self._seal_text(meta, keep=outcome.open_case or scan.status == "match")
         now = utcnow()
         body: dict[str, Any] = {
             "signals": [s.to_json() for s in scan.signals],
@@ -408,6 +410,12 @@ class ContentService:
                                    source, actor, now)
                 self._open_case(session, row, scan, meta, outcome, body, actor, now, source,
                                 sealed)
+                if pending_text is not None:  # kept with its case, or on the benign clock
+                    pending_text.record(
+                        session, content_id=meta.content_id, actor=actor,
+                        case_id=None if row.case_id is None else int(row.case_id),
+                        delete_after=None if row.case_id else now + timedelta(
+                            days=self.settings.review.benign_media_days))
                 # Audited last: every writer takes the case's unique key before the audit
                 # chain's head lock (see bastion.store.audit), so none wait in a cycle.
                 record_audit_event(
@@ -420,6 +428,8 @@ class ContentService:
         except BaseException as exc:
             if sealed is not None and self.vault is not None:
                 self.vault.discard(sealed)
+            if pending_text is not None:
+                pending_text.discard()
             if not isinstance(exc, IntegrityError):
                 raise
             # Another request stored this content_id first: answer as a retry would.
@@ -428,6 +438,17 @@ class ContentService:
                 raise
             return existing
         return verdict
+
+    def _seal_text(self, meta: ContentMeta, *, keep: bool) -> PendingText | None:
+        """The item's ``text``, ``title`` and ``links`` sealed in the vault when ``keep``
+        (it opens a case or matched) and there is a vault (:mod:`bastion.evidence.texts`)."""
+        if not keep or self.vault is None:
+            return None
+        from bastion.evidence.texts import PendingText, kept_text_of
+
+        kept = kept_text_of(meta.text, meta.title, meta.links,
+                            max_chars=self.settings.review.kept_text_max_chars)
+        return None if kept is None else PendingText.seal(self.vault, kept)
 
     def _open_case(
         self, session: Session, row: ContentVerdict, scan: ScanResult, meta: ContentMeta,

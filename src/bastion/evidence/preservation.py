@@ -14,7 +14,8 @@ What is kept, per reported content item (a
 - its metadata record, JSON sealed in the vault the same way (AES-256-GCM under its own
   data key): content id, user id, IP address and port, upload and submission times, the
   platform's original hashes and Bastion's signals, the decisions (who, when, what), the
-  report id.
+  report id, and the item's submitted text, title and links when they were kept
+  (:mod:`bastion.evidence.texts`; the kept-text item's own clock is switched off too).
 
 The clock: ``expires_at`` = report time + ``Settings.preservation_days`` (365, may only be
 raised); preserving the item again for a later report moves it later, never earlier. The
@@ -26,7 +27,9 @@ keeps the item past that until released (or until its own ``until``).
 :func:`purge_expired` deletes what has expired and is held by nothing: both vault items'
 data keys are destroyed and their files deleted (:meth:`~bastion.evidence.vault.Vault.destroy`),
 then every row about the item is deleted: the vault rows, reveal tokens, the case and its
-events, the verdict and its events, the content log entry, actions, retro-hunt matches;
+events, the verdict and its events, the content log entry, actions, retro-hunt matches,
+the stored classified ad (``ads`` row; processes' in-memory ad networks forget it when
+they restart);
 reports naming the item keep NCMEC's report id and state but lose their facts. Previews are
 made in memory for each request and never cached. On SQLite every connection runs with
 ``secure_delete`` on (:mod:`bastion.store.database`) and the purge checkpoints the
@@ -62,11 +65,13 @@ from sqlalchemy.orm import Session
 
 from bastion.config import Settings
 from bastion.errors import Conflict, InvalidInput, LimitExceeded, NotFound, PolicyDenied
+from bastion.evidence.texts import find_text, read_text
 from bastion.evidence.vault import Vault
 from bastion.store.audit import record_audit_event
 from bastion.store.database import Database
 from bastion.store.models import ContentItem, RetrohuntMatch
 from bastion.store.models_actions import ActionRow, CyberTipReportFileRow, CyberTipReportRow
+from bastion.store.models_ads import StoredAd
 from bastion.store.models_api import ContentVerdict
 from bastion.store.models_preservation import EvidenceExport, LegalHold, PreservedItem
 from bastion.store.models_review import Case, CaseEvent, EvidenceItem, RevealToken, User
@@ -175,7 +180,8 @@ def _iso(v: datetime | None) -> str | None:
     return None if v is None else v.isoformat()
 
 
-def _metadata(session: Session, case: Case, report_id: int | None) -> dict[str, Any]:
+def _metadata(session: Session, case: Case, report_id: int | None,
+              text: dict[str, Any] | None = None) -> dict[str, Any]:
     verdict = session.execute(
         select(ContentVerdict).where(ContentVerdict.content_id == case.content_id)
     ).scalar_one_or_none()
@@ -188,6 +194,7 @@ def _metadata(session: Session, case: Case, report_id: int | None) -> dict[str, 
                      .order_by(CaseEvent.id)).scalars()]
     media = session.execute(select(EvidenceItem).where(
         EvidenceItem.case_id == case.id, EvidenceItem.wrapped_key.is_not(None),
+        EvidenceItem.kind == "media",
         EvidenceItem.content_id == case.content_id).order_by(EvidenceItem.id)).scalars().first()
     return {
         "content_id": case.content_id, "user_id": case.user_id,
@@ -201,7 +208,7 @@ def _metadata(session: Session, case: Case, report_id: int | None) -> dict[str, 
         "matches": case.matches, "decision": case.decision,
         "classification": case.classification, "decided_by": case.decided_by,
         "decided_at": _iso(case.decided_at), "decisions": decisions, "notes": case.notes,
-        "case_id": case.id, "report_id": report_id,
+        "case_id": case.id, "report_id": report_id, "text": text,
     }
 
 
@@ -221,17 +228,20 @@ def preserve(
     expires = at + timedelta(days=settings.preservation_days)
     media = list(session.execute(select(EvidenceItem).where(
         EvidenceItem.case_id == case.id, EvidenceItem.wrapped_key.is_not(None),
+        EvidenceItem.kind == "media",
         EvidenceItem.content_id == case.content_id).order_by(EvidenceItem.id)
         .with_for_update()).scalars())
+    kept_text = find_text(session, case.content_id)
     existing = session.execute(select(PreservedItem).where(
         PreservedItem.content_id == case.content_id).with_for_update()).scalar_one_or_none()
     media = [m for m in media if existing is None or m.id != existing.record_id]
-    for m in media:
+    for m in media if kept_text is None else [*media, kept_text]:
         m.delete_after = None  # the preservation clock governs it now
-    record = json.dumps(_metadata(session, case, report_id), sort_keys=True,
+    text = None if kept_text is None else read_text(session, vault, kept_text.id).to_json()
+    record = json.dumps(_metadata(session, case, report_id, text), sort_keys=True,
                         default=str).encode()
     sealed = vault.put(session, content_id=case.content_id, data=record, case_id=None,
-                       actor=actor)
+                       actor=actor, kind="record")
     if existing is None:
         row = PreservedItem(content_id=case.content_id, case_id=case.id, report_id=report_id,
                             evidence_id=media[0].id if media else None, record_id=sealed.id,
@@ -404,6 +414,9 @@ def _forget_item(session: Session, row: PreservedItem, vault_root: Path) -> None
         session.execute(delete(ContentVerdict).where(ContentVerdict.id.in_(verdict_ids)))
     session.execute(delete(RetrohuntMatch).where(RetrohuntMatch.content_id == content_id))
     session.execute(delete(ContentItem).where(ContentItem.content_id == content_id))
+    # The classified ad analysed from it (its text and title are kept in plain text for
+    # network linking; see docs/design-notes.md).
+    session.execute(delete(StoredAd).where(StoredAd.ad_id == content_id))
     # Actions about it (long delivered or dead: their maximum age is days, not a year).
     session.execute(delete(ActionRow).where(ActionRow.content_id == content_id))
     session.execute(delete(LegalHold).where(LegalHold.item_id == row.id))

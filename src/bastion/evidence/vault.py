@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -37,6 +38,9 @@ from bastion.store.models_review import EvidenceItem
 from bastion.store.types import utcnow
 
 _NONCE = 12
+#: What an evidence item holds: a case's bytes, a preservation metadata record, or an
+#: item's submitted text (:mod:`bastion.evidence.texts`).
+KINDS = ("media", "record", "text")
 
 
 class EvidenceCorrupt(BastionError):
@@ -77,12 +81,12 @@ class Vault:
 
     def put(
         self, session: Session, *, content_id: str, data: bytes, case_id: int | None,
-        actor: str, delete_after: datetime | None = None,
+        actor: str, delete_after: datetime | None = None, kind: str = "media",
     ) -> EvidenceItem:
         """Encrypt ``data`` to a new file and add its row (and an audit event) to
         ``session``'s transaction. Returns the row (id assigned)."""
         return self.record(session, self.seal(data), content_id=content_id, case_id=case_id,
-                           actor=actor, delete_after=delete_after)
+                           actor=actor, delete_after=delete_after, kind=kind)
 
     def seal(self, data: bytes) -> Sealed:
         """Encrypt ``data`` to a new file (synced) and return what its row needs; do this
@@ -107,21 +111,26 @@ class Vault:
 
     def record(
         self, session: Session, sealed: Sealed, *, content_id: str, case_id: int | None,
-        actor: str, delete_after: datetime | None = None,
+        actor: str, delete_after: datetime | None = None, kind: str = "media",
+        detail: dict[str, Any] | None = None,
     ) -> EvidenceItem:
-        """Add the row of a :meth:`seal`-ed item (and an audit event) to ``session``'s
-        transaction; returns the row (id assigned)."""
+        """Add the row of a :meth:`seal`-ed item (and an audit event, with ``detail``'s
+        keys added) to ``session``'s transaction; returns the row (id assigned). ``kind``:
+        one of :data:`KINDS`. Raises ValueError for another kind."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown evidence kind {kind!r}")
         item = EvidenceItem(
             case_id=case_id, content_id=content_id, file_name=sealed.file_name,
             wrapped_key=sealed.wrapped_key, master_key_id=sealed.master_key_id,
             nonce=sealed.nonce, sha256=sealed.sha256, size=sealed.size, created_at=utcnow(),
-            delete_after=delete_after,
+            delete_after=delete_after, kind=kind,
         )
         session.add(item)
         session.flush()
         record_audit_event(session, actor=actor, action="evidence.store",
                            object_type="evidence", object_id=str(item.id),
-                           detail={"case_id": case_id, "size": sealed.size})
+                           detail={**(detail or {}), "case_id": case_id, "size": sealed.size,
+                                   "kind": kind})
         return item
 
     def discard(self, sealed: Sealed) -> None:

@@ -151,6 +151,8 @@ class EvidenceItem(Base):
     nonce + ciphertext + 16-byte tag); NULL once destroyed (the item is then unreadable
     everywhere, backups included). ``master_key_id``: first 16 hex of the SHA-256 of the
     master key that wrapped it. ``sha256``: of the plaintext, checked on every read.
+    ``kind``: ``media`` (a case's bytes), ``record`` (a preservation metadata record) or
+    ``text`` (an item's submitted text, title and links as JSON; :mod:`bastion.evidence.texts`).
     """
 
     __tablename__ = "evidence_items"
@@ -167,6 +169,7 @@ class EvidenceItem(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     delete_after: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16), default="media", server_default="media")
 
 
 class RevealToken(Base):
