@@ -2,8 +2,10 @@
 ``bastion serve``. Sign in as a reviewer, open the queue and the case of the bridge photo
 (uploaded against the sample bank), check that the picture the browser received is the
 blurred greyscale preview, reveal it (an audit event appears), decide ``not_violating``
-with one key, see the case leave the queue. Screenshots of the case page at 1366x768 and
-on a 390-pixel-wide phone are saved in the test's output directory (``tmp_path``, or
+with one key, see the case leave the queue. Then an admin follows the report alerts banner
+to a CyberTipline report draft and approves it (audited with the admin as actor).
+Screenshots of the case page at 1366x768 and on a 390-pixel-wide phone (and of the report
+page on the phone) are saved in the test's output directory (``tmp_path``, or
 ``$BASTION_TEST_OUTPUT`` when set); labels, focus order and text contrast are checked.
 
 Needs ``/usr/bin/chromium`` (``scripts/setup test`` installs Debian's package) and the
@@ -20,8 +22,12 @@ import httpx
 from PIL import Image
 from playwright.sync_api import Response, sync_playwright
 from tests.api.conftest import ServerProcess
+from tests.reporting.incidents import XSD, sample_incident
 
 from bastion.apikeys import service as keys
+from bastion.config import load_settings
+from bastion.reporting import service as reports
+from bastion.reporting.xml import CyberTiplineSchema
 from bastion.store.audit import list_audit_events
 from bastion.store.database import Database, migrate
 from bastion.users import service as users
@@ -59,6 +65,7 @@ def test_review_in_a_real_browser(tmp_path: Path) -> None:
     with db.write() as s:
         api_key = keys.create(s, name="test", scopes=["admin"])[1]
         users.create(s, name="rev", role="reviewer", password=PW, actor="test")
+        users.create(s, name="boss", role="admin", password=PW, actor="test")
     server = ServerProcess(home, env={"BASTION_MASTER_KEY": "cd" * 32,
                                       "BASTION_DECODE_WORKERS": "1"}, args=("--no-worker",))
     try:
@@ -132,8 +139,39 @@ def test_review_in_a_real_browser(tmp_path: Path) -> None:
             page.keyboard.press("n")  # not_violating, submitted at once
             page.wait_for_url("**/ui/queue")
             assert page.locator("#empty-queue").count() == 1
+
+            # An admin approves a CyberTipline report draft through the banner's link.
+            with db.write() as s:
+                draft_id = reports.create_draft(
+                    s, incident=sample_incident(files=2), schema=CyberTiplineSchema.from_path(
+                        XSD), settings=load_settings(home=home), actor="test").id
+            page.click("text=Sign out")
+            page.wait_for_url("**/ui/sign-in")
+            page.fill("#name", "boss")
+            page.fill("#password", PW)
+            page.click("button[type=submit]")
+            page.wait_for_url("**/ui/queue")
+            assert "1 urgent draft to approve" in page.locator("#report-alerts").inner_text()
+            page.click("#report-alerts a")
+            page.wait_for_url("**/ui/reports?attention=1")
+            page.click(f'a[href="/ui/reports/{draft_id}"]')
+            page.wait_for_url(f"**/ui/reports/{draft_id}")
+            assert page.locator("#report-files tbody tr").count() == 2
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.screenshot(path=str(out_dir / "report-390.png"), full_page=True)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390 + 1, f"the report page overflows a phone screen: {width}px"
+            page.set_viewport_size({"width": 1366, "height": 768})
+            page.click("#approve")
+            page.wait_for_url(f"**/ui/reports/{draft_id}")
+            assert page.locator("#report-state").inner_text() == "approved"
+            assert page.locator("#approve").count() == 0
+            with db.read() as s:
+                assert reports.get(s, draft_id).approved_by == "user:2"
+                (ev,) = list_audit_events(s, action="report.approve")
+                assert (ev.actor, ev.object_id) == ("user:2", str(draft_id))
             browser.close()
-        for name in ("case-1366x768.png", "case-390.png"):
+        for name in ("case-1366x768.png", "case-390.png", "report-390.png"):
             assert (out_dir / name).stat().st_size > 1000
         print(f"screenshots in {out_dir}")
     finally:
