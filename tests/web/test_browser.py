@@ -1,9 +1,10 @@
 """In a real browser: Playwright driving Debian's headless Chromium against a running
 ``bastion serve``. Sign in as a reviewer, open the queue and the case of the bridge photo
 (uploaded against the sample bank), check that the picture the browser received is the
-blurred greyscale preview, reveal it (an audit event appears), decide ``not_violating``
-with one key, see the case leave the queue. Then an admin follows the report alerts banner
-to a CyberTipline report draft and approves it (audited with the admin as actor).
+blurred greyscale preview and that its caption's keyword match is highlighted, reveal
+it (an audit event appears), decide ``not_violating`` with one key, see the case leave the
+queue. Then an admin follows the report alerts banner to a CyberTipline report draft and
+approves it (audited with the admin as actor).
 Screenshots of the case page at 1366x768 and on a 390-pixel-wide phone (and of the report
 page on the phone) are saved in the test's output directory (``tmp_path``, or
 ``$BASTION_TEST_OUTPUT`` when set); labels, focus order and text contrast are checked.
@@ -25,6 +26,8 @@ from tests.api.conftest import ServerProcess
 from tests.reporting.incidents import XSD, sample_incident
 
 from bastion.apikeys import service as keys
+from bastion.banks import service as banks
+from bastion.banks.schemas import BankCreate
 from bastion.config import load_settings
 from bastion.reporting import service as reports
 from bastion.reporting.xml import CyberTiplineSchema
@@ -66,6 +69,8 @@ def test_review_in_a_real_browser(tmp_path: Path) -> None:
         api_key = keys.create(s, name="test", scopes=["admin"])[1]
         users.create(s, name="rev", role="reviewer", password=PW, actor="test")
         users.create(s, name="boss", role="admin", password=PW, actor="test")
+        banks.create(s, data=BankCreate(name="words", label="csam"))
+        banks.add_entry(s, name="words", fields={"signal_type": "keyword", "value": "example"})
     server = ServerProcess(home, env={"BASTION_MASTER_KEY": "cd" * 32,
                                       "BASTION_DECODE_WORKERS": "1"}, args=("--no-worker",))
     try:
@@ -73,7 +78,8 @@ def test_review_in_a_real_browser(tmp_path: Path) -> None:
         original = BRIDGE.read_bytes()
         r = httpx.post(server.url + "/v1/content", headers={"Authorization": f"Bearer {api_key}"},
                        files={"file": ("b.jpg", original, "image/jpeg")},
-                       data={"content_id": "browser-1", "user_id": "u-1"}, timeout=60)
+                       data={"content_id": "browser-1", "user_id": "u-1",
+                             "text": "caption \U0001F600 with an EXAMPLE"}, timeout=60)
         assert r.status_code == 200, r.text
         case_id = r.json()["case_id"]
         assert case_id is not None
@@ -113,6 +119,13 @@ def test_review_in_a_real_browser(tmp_path: Path) -> None:
                 !(el.id && document.querySelector('label[for="' + el.id + '"]')) &&
                 !el.closest('label') && !el.getAttribute('aria-label')).length""")
             assert unlabelled == 0
+            # The caption's keyword match is highlighted (after an astral emoji), readable.
+            mark = page.locator("#field-text mark.hl-keyword")
+            assert mark.count() == 1 and mark.is_visible() and mark.inner_text() == "EXAMPLE"
+            fg = _rgb(mark.evaluate("m => getComputedStyle(m).color"))
+            bg = _rgb(mark.evaluate("m => getComputedStyle(m).backgroundColor"))
+            lo, hi = sorted((_luminance(fg), _luminance(bg)))
+            assert (hi + 0.05) / (lo + 0.05) >= 7.0
             fg = _rgb(page.evaluate("getComputedStyle(document.body).color"))
             bg = _rgb(page.evaluate("getComputedStyle(document.body).backgroundColor"))
             lo, hi = sorted((_luminance(fg), _luminance(bg)))
