@@ -5,6 +5,7 @@ redirect from a merged-away id, what auditors may see, and the case page's netwo
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +66,10 @@ class Site:
     def post_ad(self, content_id: str, text: str, city: str, day: int,
                 hour: int = 10) -> dict[str, Any]:
         c = self.clients[0] if self.clients else self.client()
+        for _ in range(400):  # the API answers 503 while its indexes load
+            if c.get("/readyz").status_code == 200:
+                break
+            time.sleep(0.05)
         r = c.post("/v1/content", headers={"Authorization": f"Bearer {self.key}"},
                    json={"content_id": content_id, "text": text, "location": city,
                          "posted_at": f"2026-05-{day:02d}T{hour:02d}:00:00Z"})
