@@ -7,8 +7,10 @@ import time
 from datetime import timedelta
 
 import numpy as np
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
+from bastion.errors import InvalidInput
 from bastion.signals.base import Signal, Variant, VideoFrame, VideoSignal
 from bastion.signals.pdq import DIHEDRAL_TRANSFORMS, hamming, pdq_dihedral
 from bastion.store import bank_repository as repo
@@ -132,6 +134,8 @@ def test_purge_by_age_keeps_recent_and_results(db: Database) -> None:
 
 
 def test_results_cursor_never_skips_a_late_commit(db: Database) -> None:
+    """Writer A inserts first and commits last; B, started meanwhile, must neither be listed
+    before A nor make the cursor skip A."""
     with db.write() as s:
         items = [log_item(s, content_id=f"c{i}", signals=[Signal("md5", f"{i:032x}")])
                  for i in (1, 2)]
@@ -139,37 +143,74 @@ def test_results_cursor_never_skips_a_late_commit(db: Database) -> None:
     entry = EntryRecord(id=7, bank_id=1, signal_type="md5", value="x")
     cursor: str | None = None
     seen: list[str | None] = []
-    a_wrote, release = threading.Event(), threading.Event()
+    a_wrote, release, b_done = threading.Event(), threading.Event(), threading.Event()
 
     def writer_a() -> None:
         with db.write() as s:
             record_retrohunt_matches(s, [RetrohuntMatchIn(sigs[0], entry, "b", 0)])
             a_wrote.set()
-            release.wait(0.5 if not db.is_postgresql else 10)
+            release.wait(10)
 
-    t = threading.Thread(target=writer_a)
-    t.start()
-    assert a_wrote.wait(10)
-    if db.is_postgresql:
-        with db.write() as s:  # B commits while A is still open
-            record_retrohunt_matches(s, [RetrohuntMatchIn(sigs[1], entry, "b", 0)])
-        with db.read() as s:
-            page, cursor = list_retrohunt_matches(s, cursor=cursor)
-        seen += [r.content_id for r in page]
-        assert seen == []  # B waits until A, which began earlier, has finished
-        release.set()
-        t.join(10)
-    else:
-        t.join(10)
+    def writer_b() -> None:
         with db.write() as s:
             record_retrohunt_matches(s, [RetrohuntMatchIn(sigs[1], entry, "b", 0)])
-    # On PostgreSQL a result is listed once every older writing transaction in the cluster
-    # has ended (other test workers' too): read until both arrive, one at a time.
-    deadline = time.monotonic() + 60
-    while len(seen) < 2 and time.monotonic() < deadline:
+        b_done.set()
+
+    a = threading.Thread(target=writer_a)
+    a.start()
+    assert a_wrote.wait(10)
+    b = threading.Thread(target=writer_b)
+    b.start()
+    assert not b_done.wait(0.3), "B committed results while A's were uncommitted"
+    with db.read() as s:
+        page, cursor = list_retrohunt_matches(s, cursor=cursor)
+    assert page == [] and cursor is None
+    release.set()
+    a.join(10)
+    b.join(10)
+    assert b_done.is_set()
+    while True:
         with db.read() as s:
             page, cursor = list_retrohunt_matches(s, cursor=cursor, limit=1)
-        seen += [r.content_id for r in page]
         if not page:
-            time.sleep(0.05)
+            break
+        seen += [r.content_id for r in page]
     assert seen == ["c1", "c2"] and len(items) == 2
+
+
+def test_results_are_listed_at_once_despite_an_older_open_transaction(db: Database) -> None:
+    """A long transaction elsewhere (here: one that wrote something and stays open) must not
+    hold back results that have committed."""
+    with db.write() as s:
+        log_item(s, content_id="c1", signals=[Signal("md5", f"{1:032x}")])
+        sigs = find_exact(s, "md5", [f"{1:032x}"])
+    entry = EntryRecord(id=7, bank_id=1, signal_type="md5", value="x")
+    with db.engine.connect() as other:
+        if db.is_postgresql:
+            other.execute(text("CREATE TEMPORARY TABLE t_open (x int)"))
+            other.execute(text("INSERT INTO t_open VALUES (1)"))  # holds a transaction id
+        else:  # SQLite allows one writer: the open transaction here can only read
+            other.execute(text("SELECT count(*) FROM content_items"))
+        with db.write() as s:
+            record_retrohunt_matches(s, [RetrohuntMatchIn(sigs[0], entry, "b", 0)])
+        with db.read() as s:
+            page, cursor = list_retrohunt_matches(s)
+        other.rollback()
+    assert [r.content_id for r in page] == ["c1"]
+    assert cursor is not None and cursor.startswith("r2.")
+
+
+def test_cursor_of_the_earlier_format_is_read_by_its_id(db: Database) -> None:
+    with db.write() as s:
+        log_item(s, content_id="c1", signals=[Signal("md5", f"{1:032x}")])
+        sigs = find_exact(s, "md5", [f"{1:032x}"])
+        record_retrohunt_matches(s, [RetrohuntMatchIn(
+            sigs[0], EntryRecord(id=7, bank_id=1, signal_type="md5", value="x"), "b", 0)])
+    with db.read() as s:
+        page, cursor = list_retrohunt_matches(s)
+        assert len(page) == 1 and cursor == f"r2.{page[0].id}"
+        assert list_retrohunt_matches(s, cursor=f"r1.12345.{page[0].id}")[0] == []
+        assert len(list_retrohunt_matches(s, cursor="r1.99999999.0")[0]) == 1
+        for bad in ("r2", "r2.x", "r3.1", "r2.-1", "r1.1", f"r2.{2**63}"):
+            with pytest.raises(InvalidInput):
+                list_retrohunt_matches(s, cursor=bad)

@@ -15,11 +15,15 @@ Retention: :func:`purge_content_log` deletes items older than ``Settings.content
 outlive the purge of their item (the item's id, content id and source are copied).
 
 Reading results with a cursor (:func:`list_retrohunt_matches`, for ``GET /v1/retrohunt``):
-on PostgreSQL a result becomes listable once every older writing transaction has
-finished (its transaction id is below the snapshot's xmin), and results are ordered by
-(transaction id, id); a reader's cursor therefore never skips a result that committed late
-(see :mod:`bastion.store.change_log` for the reasoning). On SQLite, ids are assigned in
-commit order and the cursor is the last id.
+the cursor is the last id delivered, which is safe because result ids are assigned in
+commit order. On SQLite that holds by itself (one writer at a time). On PostgreSQL a
+sequence value is taken at insert time but seen only at commit, so writers of results
+first take a transaction-level advisory lock (:data:`RETROHUNT_WRITE_LOCK`, held until
+their commit is visible): only one transaction at a time holds uncommitted results, and a
+reader that sees id N has seen every result below N that will ever exist. Unlike a
+snapshot-xmin cursor, listing is never delayed by unrelated long transactions elsewhere in
+the cluster (a ``pg_dump``, an idle client); the price is that result writers (the
+retro-hunt follower) take turns, for the few milliseconds of their insert and commit.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import delete, insert, literal, select, text, tuple_, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -434,11 +438,19 @@ class RetrohuntResult:
         }
 
 
+#: PostgreSQL advisory lock key serialising the writers of retro-hunt results (ASCII
+#: "bstnrhw1"), so that their ids are assigned in commit order (see the module docstring).
+RETROHUNT_WRITE_LOCK = 0x6273746E72687731
+
+
 def record_retrohunt_matches(session: Session, matches: Sequence[RetrohuntMatchIn]) -> int:
     """Store retro-hunt matches; a (logged item, entry) pair already stored is skipped.
-    Returns how many were new."""
+    Returns how many were new. On PostgreSQL it first waits for
+    :data:`RETROHUNT_WRITE_LOCK` (held until this transaction ends)."""
     if not matches:
         return 0
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RETROHUNT_WRITE_LOCK})
     now = utcnow()
     rows = [
         {
@@ -468,20 +480,25 @@ def record_retrohunt_matches(session: Session, matches: Sequence[RetrohuntMatchI
     return len(session.connection().execute(stmt, rows).all())
 
 
-def _encode_cursor(xid: int, rid: int) -> str:
-    return f"r1.{xid}.{rid}"
+def _encode_cursor(rid: int) -> str:
+    return f"r2.{rid}"
 
 
-def _decode_cursor(cursor: str | None) -> tuple[int, int]:
+def _decode_cursor(cursor: str | None) -> int:
+    """The last id delivered; ``r1.<xid>.<id>`` cursors of earlier versions are read by
+    their id."""
     if not cursor:
-        return (-1, 0)
+        return 0
     parts = cursor.split(".")
-    if len(parts) != 3 or parts[0] != "r1":
+    if not ((parts[0] == "r2" and len(parts) == 2) or (parts[0] == "r1" and len(parts) == 3)):
         raise InvalidInput("malformed retro-hunt cursor")
     try:
-        return int(parts[1]), int(parts[2])
+        rid = int(parts[-1])
     except ValueError:
         raise InvalidInput("malformed retro-hunt cursor") from None
+    if not 0 <= rid < 2**63:
+        raise InvalidInput("malformed retro-hunt cursor")
+    return rid
 
 
 def list_retrohunt_matches(
@@ -493,18 +510,8 @@ def list_retrohunt_matches(
     malformed cursor or limit."""
     if not 1 <= limit <= 1_000:
         raise InvalidInput("limit must be between 1 and 1000")
-    cx, cid = _decode_cursor(cursor)
-    q = select(RetrohuntMatch)
-    if session.get_bind().dialect.name == "postgresql":
-        xmin = session.execute(
-            text("SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
-        ).scalar_one()
-        q = q.where(
-            RetrohuntMatch.xid < xmin,
-            tuple_(RetrohuntMatch.xid, RetrohuntMatch.id) > tuple_(literal(cx), literal(cid)),
-        ).order_by(RetrohuntMatch.xid, RetrohuntMatch.id)
-    else:
-        q = q.where(RetrohuntMatch.id > cid).order_by(RetrohuntMatch.id)
+    cid = _decode_cursor(cursor)
+    q = select(RetrohuntMatch).where(RetrohuntMatch.id > cid).order_by(RetrohuntMatch.id)
     rows = list(session.execute(q.limit(limit)).scalars())
     out = [
         RetrohuntResult(
@@ -528,5 +535,4 @@ def list_retrohunt_matches(
     ]
     if not rows:
         return out, cursor
-    last = rows[-1]
-    return out, _encode_cursor(int(last.xid or 0), last.id)
+    return out, _encode_cursor(rows[-1].id)
