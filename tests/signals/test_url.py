@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -271,3 +273,52 @@ def test_extraction_never_crashes_and_spans_are_exact(text: str) -> None:
     for f in extract_urls(text):
         assert text[f.span[0] : f.span[1]] == f.matched
         assert canon(str(f.url)) == str(f.url)
+
+
+# --- the quick rejection before the full extraction pattern ---------------------------------
+
+_URL_PIECES = [
+    "http://", "https://", "HTTPS://", "hxxp://", "hXXps://", "h**p://", "http[:]//",
+    "hxxp[://]", "http:\\\\", "www.", "WWW.", "www[.]", "ww.", "example", "a-b", "x1", "[.]",
+    "(.)", "{.}", "[dot]", "(DOT)", "[ dot ]", ".", "..", ".com", ".co.uk", ".onion", "/path",
+    "?q=1", "#f", ":8080", "@", "user@", " ", "\n", "\u3000", "(", ")", "[", "]", "{", "}",
+    ",", "!", "?", ":", ":/", "é", "bücher", "ру", ".рф", "你好", ".中国", "1.2.3.4", "_",
+    "-", "~", "%2F", "\u200b", "。", "．",
+]
+def _check_regions(text: str) -> None:
+    from bastion.signals.url import _URL_IN_TEXT_RE, _extract, _url_regions
+
+    regions = _url_regions(text)
+    for (_, e0), (s1, _) in itertools.pairwise(regions):
+        assert e0 < s1
+    for s, e in regions:
+        assert s == 0 or text[s - 1] == " "
+        assert e == len(text) or text[e] == " "
+    for m in _URL_IN_TEXT_RE.finditer(text):
+        assert any(s <= m.start() and m.end() <= e for s, e in regions)
+    assert extract_urls(text) == _extract(text, 10_000, 8192)
+
+
+_url_texts = st.lists(
+    st.one_of(st.sampled_from(_URL_PIECES), st.characters(codec="utf-8")), max_size=40
+).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_url_texts)
+def test_quick_rejection_never_drops_a_url(text: str) -> None:
+    """Every candidate of the full pattern lies in a region the quick search keeps, and
+    extraction region by region equals the full pattern run over the whole text."""
+    _check_regions(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["see www[.]example[.]com now", "go to hxxp[://]bad.example/x", "http:\\\\a.example\\b",
+     "site(dot)example(dot)org", "WWW.EXAMPLE.COM", "http://localhost:8080/x",
+     "a http[:]//x.example b", "{.}", "x.y", "mail me at a@b.example", "www.123",
+     "at www.1.2.3.4 now", "WwW._x"],
+)
+def test_quick_rejection_on_defanged_forms(text: str) -> None:
+    _check_regions(text)
+    _check_regions(f"x {text}\u3000y")

@@ -240,10 +240,45 @@ class UrlIndex(Generic[K]):
         lookalike: tuple[str, str] | None,
     ) -> None:
         canonical = str(reported)
-
-        def emit(keys: tuple[K, ...], kind: UrlMatchKind) -> None:
+        found: list[tuple[tuple[K, ...], UrlMatchKind]] = []
+        rest = _rest(url)
+        if self._exact:
+            keys = self._exact.get(rest)
+            if keys:
+                found.append((keys, "exact"))
+        if self._exact_any and url.query is not None:
+            keys = self._exact_any.get(_rest(url, sorted_query=True))
+            if keys:
+                found.append((keys, "exact"))
+        if self._prefix:
+            prefix = self._prefix
+            base = url.authority
+            if url.query is not None:
+                for q in _query_prefixes(url.query):
+                    keys = prefix.get(f"{base}{url.path}?{q}")
+                    if keys:
+                        found.append((keys, "prefix"))
+            for p in _path_prefixes(url.path):
+                keys = prefix.get(base + p)
+                if keys:
+                    found.append((keys, "prefix"))
+        if self._host:
+            hosts = self._host
+            port = "" if url.port is None else f":{url.port}"
+            labels = url.host.split(".")
+            for i in range(len(labels)):
+                h = ".".join(labels[i:])
+                keys = hosts.get(h)
+                if keys:
+                    found.append((keys, "host"))
+                if port:
+                    keys = hosts.get(h + port)
+                    if keys:
+                        found.append((keys, "host"))
+        entries = self._entries
+        for keys, kind in found:
             for k in keys:
-                entry = self._entries.get(k)
+                entry = entries.get(k)
                 if entry is None or k in seen or not _scheme_ok(entry.scheme, url.scheme):
                     continue
                 seen.add(k)
@@ -253,27 +288,6 @@ class UrlIndex(Generic[K]):
                     out.append(
                         UrlMatch(k, "confusable", canonical, entry.value, *lookalike)
                     )
-
-        rest = _rest(url)
-        if self._exact:
-            emit(self._exact.get(rest, ()), "exact")
-        if self._exact_any and url.query is not None:
-            emit(self._exact_any.get(_rest(url, sorted_query=True), ()), "exact")
-        if self._prefix:
-            base = url.authority
-            if url.query is not None:
-                for q in _query_prefixes(url.query):
-                    emit(self._prefix.get(f"{base}{url.path}?{q}", ()), "prefix")
-            for p in _path_prefixes(url.path):
-                emit(self._prefix.get(base + p, ()), "prefix")
-        if self._host:
-            port = "" if url.port is None else f":{url.port}"
-            labels = url.host.split(".")
-            for i in range(len(labels)):
-                h = ".".join(labels[i:])
-                emit(self._host.get(h, ()), "host")
-                if port:
-                    emit(self._host.get(h + port, ()), "host")
 
     def _confusable(self, url: CanonicalUrl, out: list[UrlMatch[K]], seen: set[K]) -> None:
         if not self._skeletons or url.host.startswith("["):

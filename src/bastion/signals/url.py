@@ -155,6 +155,9 @@ def remove_dot_segments(path: str) -> str:
 # --- hosts ------------------------------------------------------------------------------
 
 
+_IPV4_DIGITS = {10: "0123456789", 16: "0123456789abcdefABCDEF", 8: "01234567"}
+
+
 def _parse_ipv4_number(part: str) -> int | None:
     """WHATWG IPv4 number parser: decimal, ``0x`` hex or leading-zero octal; None if not one."""
     if part == "":
@@ -166,8 +169,7 @@ def _parse_ipv4_number(part: str) -> int | None:
         part, base = part[1:], 8
     if part == "":
         return 0
-    digits = {10: "0123456789", 16: "0123456789abcdefABCDEF", 8: "01234567"}[base]
-    if not all(c in digits for c in part):
+    if part.strip(_IPV4_DIGITS[base]):  # a character that is not a digit of the base
         return None
     return int(part, base)
 
@@ -178,7 +180,7 @@ def _ends_in_number(host: str) -> bool:
     if parts[-1] == "" and len(parts) > 1:
         parts.pop()
     last = parts[-1]
-    if last and all(c in "0123456789" for c in last):
+    if last and not last.strip("0123456789"):
         return True
     return _parse_ipv4_number(last) is not None and last[:2] in ("0x", "0X")
 
@@ -590,6 +592,46 @@ _URL_IN_TEXT_RE = re.compile(
     r"(?::\d{1,5})?(?:[/?#][^" + _STOP + r"]*)?",
     re.IGNORECASE,
 )
+# Every match of _URL_IN_TEXT_RE contains an "anchor": a "." before a letter or after "www"
+# (bare names, www. names), ":/", ":\\" or "[:" (schemes, also defanged) or a bracketed dot
+# ("[.]", "(dot)" ...). No match contains white space (\s). So the full pattern needs to
+# run only on stretches of text that hold an anchor and start and end at a space (or the
+# text's ends): _url_regions finds them with a character test and short patterns with a
+# literal first character, and most texts have none.
+_ANCHOR_DOT_RE = re.compile(r"\.(?:(?=[^\W\d_])|(?<=[wW][wW][wW]\.))")
+_ANCHOR_SCHEME_RE = re.compile(r":[/\\]|\[:")
+_ANCHOR_BRACKET_RE = re.compile(r"[\[\(\{](?:\.|[dD][oO][tT])[\]\)\}]")
+
+
+def _url_regions(text: str) -> list[tuple[int, int]]:
+    """Disjoint ``[start, end)`` stretches of ``text``, in order, each beginning at the
+    text's start or after a space and ending at its end or before a space, that together
+    hold every anchor (so every match of :data:`_URL_IN_TEXT_RE`)."""
+    anchors: list[int] = []
+    if "." in text:
+        anchors.extend(m.start() for m in _ANCHOR_DOT_RE.finditer(text))
+    if ":" in text:
+        anchors.extend(m.start() for m in _ANCHOR_SCHEME_RE.finditer(text))
+    if "[" in text or "(" in text or "{" in text:
+        anchors.extend(m.start() for m in _ANCHOR_BRACKET_RE.finditer(text))
+    if not anchors:
+        return []
+    anchors.sort()
+    n = len(text)
+    regions: list[tuple[int, int]] = []
+    end = -1
+    for p in anchors:
+        if p < end:
+            continue
+        start = text.rfind(" ", 0, p) + 1
+        end = text.find(" ", p)
+        if end < 0:
+            end = n
+        regions.append((start, end))
+    return regions
+
+
+_SCHEME_PREFIX_RE = re.compile(r"h(?:tt|xx|\*\*)ps?(?:\[?:)", re.IGNORECASE)
 _TRAILING = ".,;:!?'\"*"
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 
@@ -655,14 +697,29 @@ def extract_urls(
     if len(text) > max_chars:
         raise LimitExceeded(f"text longer than {max_chars} characters")
     found: list[FoundUrl] = []
-    for m in _URL_IN_TEXT_RE.finditer(text):
+    for start, end in _url_regions(text):
+        _extract(text, max_urls, max_url_chars, found, start, end)
+    return found
+
+
+def _extract(
+    text: str,
+    max_urls: int,
+    max_url_chars: int,
+    found: list[FoundUrl] | None = None,
+    pos: int = 0,
+    endpos: int | None = None,
+) -> list[FoundUrl]:
+    """:func:`extract_urls` without its checks, on ``text[pos:endpos]`` (from a space to a
+    space) or the whole text, appending to ``found``."""
+    if found is None:
+        found = []
+    for m in _URL_IN_TEXT_RE.finditer(text, pos, len(text) if endpos is None else endpos):
         candidate = _trim(m.group())
         if not candidate:
             continue
         start = m.start()
-        bare = candidate[:1] not in "hH" or not re.match(
-            r"h(?:tt|xx|\*\*)ps?(?:\[?:)", candidate, re.IGNORECASE
-        )
+        bare = candidate[:1] not in "hH" or not _SCHEME_PREFIX_RE.match(candidate)
         try:
             url = parse_url(candidate, max_chars=max_url_chars)
         except InvalidInput:
