@@ -29,6 +29,7 @@ from bastion.scan.service import MatchService
 from bastion.store.database import Database
 from bastion.store.models import AuditEvent, Base
 from bastion.store.models_review import EvidenceItem
+from bastion.users import service as users
 
 BRIDGE = Path(__file__).resolve().parents[2].parent / "shared/data/images/bridge-mods/aaa-orig.jpg"
 #: Words no list holds, to search the store for.
@@ -112,6 +113,26 @@ def test_keyword_only_match_is_kept_on_the_benign_clock(env: Env) -> None:
     assert abs(item.delete_after - (v.submitted_at + timedelta(days=days))) < timedelta(
         seconds=5)
     assert kept.text == f"an EXAMPLE {SECRET}"
+
+
+def test_a_flag_on_a_keyword_only_match_gives_its_text_to_the_case(env: Env) -> None:
+    from bastion.policy import load_policy
+
+    v = env.svc.submit_text(ContentMeta(content_id="p-7", text=f"EXAMPLE {SECRET}"),
+                            actor="t")
+    assert v.case_id is None
+    with env.db.write() as s:
+        case_id = cases.flag(s, content_id="p-7", reporter="user:9", reason="", actor="t").id
+    found = env.kept("p-7")
+    assert found is not None
+    assert (found[0].case_id, found[0].delete_after) == (case_id, None)  # the case's now
+    with env.db.write() as s:
+        reviewer = users.create(s, name="r", role="reviewer", password="p" * 16,
+                                actor="t").id
+        cases.decide(s, case_id=case_id, reviewer=reviewer, decision="not_violating",
+                     policy=load_policy({}), settings=env.settings)
+    found = env.kept("p-7")
+    assert found is not None and found[0].delete_after is not None  # the benign clock
 
 
 def test_long_text_is_cut_at_the_limit_and_the_cut_is_recorded(db: Database,

@@ -269,6 +269,12 @@ def flag(
             media="none", actor=actor, now=at)
         if verdict is not None:
             verdict.case_id = str(case.id)
+        # Text kept for a match that opened no case follows the case from now on.
+        for item in session.execute(select(EvidenceItem).where(
+                EvidenceItem.content_id == content_id, EvidenceItem.kind == "text",
+                EvidenceItem.case_id.is_(None), EvidenceItem.wrapped_key.is_not(None))
+                ).scalars():
+            item.case_id, item.delete_after = case.id, None
     else:
         case = existing
         case.priority = min(100, case.priority + 5)
