@@ -281,3 +281,45 @@ def test_alerts_failed_overdue_retry_and_reconcile(env: Env) -> None:
     assert auditor.post(f"/ui/reports/{late}/reconcile", data={
         "csrf": form_token(auditor.get("/ui/queue").text),
         "not_received": "1"}).status_code == 403
+
+
+def test_dead_actions_are_shown_and_retried(env: Env) -> None:
+    from bastion.actions import outbox
+    from bastion.store.models_actions import ActionRow
+
+    with env.db.write() as s:
+        ids = [outbox.enqueue(s, kind=kind, settings=env.settings, content_id=f"c-{i}",
+                              user_id="u-1", case_id=str(i + 1), payload={"n": i},
+                              idempotency_key=f"key-{i}").id
+               for i, kind in enumerate(("takedown", "suspend", "hide"))]
+        s.execute(update(ActionRow).where(ActionRow.id.in_(ids[:2])).values(
+            state="dead", last_error="webhook answered 503", attempts=7))
+    admin = env.client("admin")
+    queue = admin.get("/ui/queue").text
+    assert 'id="dead-actions"' in queue and "2 dead platform actions" in queue
+    page = admin.get("/ui/actions")
+    assert page.status_code == 200
+    assert "webhook answered 503" in page.text and "takedown" in page.text
+    assert "hide" not in page.text.split('id="actions"')[1]  # pending: not dead
+    assert "hide" in admin.get("/ui/actions?state=pending").text.split('id="actions"')[1]
+    assert admin.get("/ui/actions?state=bogus").status_code == 400
+    csrf = form_token(page.text)
+    auditor = env.client("auditor")
+    seen = auditor.get("/ui/actions")
+    assert seen.status_code == 200 and 'id="retry-all"' not in seen.text
+    assert auditor.post(f"/ui/actions/{ids[0]}/retry",
+                        data={"csrf": form_token(seen.text)}).status_code == 403
+    assert env.client("reviewer").get("/ui/actions").status_code == 403
+    assert admin.post(f"/ui/actions/{ids[0]}/retry", data={"csrf": "x"}).status_code == 403
+    r = admin.post(f"/ui/actions/{ids[0]}/retry", data={"csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    assert admin.post(f"/ui/actions/{ids[2]}/retry", data={"csrf": csrf}).status_code == 409
+    assert admin.post("/ui/actions/99999/retry", data={"csrf": csrf}).status_code == 404
+    assert admin.post("/ui/actions/retry-dead", data={"csrf": csrf}).status_code == 200
+    with env.db.read() as s:
+        assert [outbox.get(s, i).state for i in ids] == ["pending"] * 3
+        events = list_audit_events(s, action="actions.retry")
+        assert sorted((e.object_id, e.detail["count"]) for e in events) == [
+            (str(ids[0]), 1), ("all", 1)]
+        assert {e.actor for e in events} == {f"user:{env.ids['admin']}"}
+    assert 'id="dead-actions"' not in admin.get("/ui/queue").text

@@ -17,11 +17,15 @@ Pages:
   a report waiting for its next attempt.
 - ``POST /ui/reports/{id}/reconcile`` (admins): :func:`~bastion.reporting.service.
   resolve_reconciliation` with NCMEC's report id, or ``not_received``.
+- ``GET /ui/actions`` (admins and auditors): the outbox's dead-letter list (or pending or
+  delivered actions); ``POST /ui/actions/{id}/retry`` and ``POST /ui/actions/retry-dead``
+  (admins) put dead actions back in the queue (:func:`bastion.actions.outbox.retry`,
+  audited as ``actions.retry``, as ``bastion actions retry`` is).
 
 The banner (``base.html``, admins: they approve reports) names what ``/metrics`` alerts on
 (:func:`bastion.reporting.service.alert_counts`: overdue, failed, needs_reconciliation;
-preserved items past their clock that the purge has not removed) plus the drafts waiting
-for approval (urgent ones counted apart), with a link to the reports page.
+preserved items past their clock that the purge has not removed; dead outbox actions) plus
+the drafts waiting for approval (urgent ones counted apart), with links to the pages.
 
 The case page's decision form gets ``case_decide_report.html``: the CyberTipline
 ``fileAnnotations`` and ``reportAnnotations`` a reviewer may tick (the schema's names) and
@@ -56,6 +60,8 @@ ReportId = Annotated[int, FastApiPath(ge=1, le=2**63 - 1)]
 PAGE_SIZE = 200
 #: Roles that see reports (no media: facts, hashes and the report document only).
 READERS = ("admin", "auditor")
+#: States of outbox actions (``dead`` is the dead-letter list).
+ACTION_STATES = ("dead", "pending", "delivered")
 
 #: People's words for the schema's ``fileAnnotations`` (from its documentation).
 FILE_ANNOTATION_LABELS: dict[str, str] = {
@@ -108,13 +114,15 @@ class ReportAlerts:
     failed: int
     needs_reconciliation: int
     purge_due: int
+    #: Outbox actions past their maximum age (the dead-letter list).
+    dead_actions: int = 0
 
     @property
     def total(self) -> int:
         """Sum of the counts (urgent drafts are counted among drafts): 0 when nothing
         waits for an admin."""
         return (self.drafts + self.overdue + self.failed + self.needs_reconciliation
-                + self.purge_due)
+                + self.purge_due + self.dead_actions)
 
 
 def _urgent(incident: dict[str, Any]) -> bool:
@@ -123,6 +131,7 @@ def _urgent(incident: dict[str, Any]) -> bool:
 
 def alerts(session: Any, settings: Any, now: datetime | None = None) -> ReportAlerts:
     """The banner's counts (module docstring) from the store."""
+    from bastion.actions.outbox import counts as action_counts
     from bastion.evidence.preservation import due_for_purge
 
     counts = reports.alert_counts(session, settings=settings, now=now)
@@ -133,7 +142,8 @@ def alerts(session: Any, settings: Any, now: datetime | None = None) -> ReportAl
         overdue=counts["overdue"], failed=counts["failed"],
         needs_reconciliation=counts["needs_reconciliation"],
         purge_due=len(due_for_purge(session, now=now,
-                                    preservation_days=settings.preservation_days)))
+                                    preservation_days=settings.preservation_days)),
+        dead_actions=action_counts(session)["dead"])
 
 
 def _incident(view: reports.ReportView) -> Incident | None:
@@ -267,6 +277,53 @@ def register(kit: UiKit) -> None:
         with db.write() as s:
             reports.retry_now(s, report_id, actor=viewer.actor)
         return _back(report_id)
+
+    @ui.get(f"{prefix}/actions")
+    def actions_page(
+        request: Request, state: Annotated[str, Query(max_length=16)] = "dead",
+    ) -> Response:
+        from bastion.actions import outbox
+
+        viewer = kit.viewer_of(request)
+        require_role(viewer, *READERS)
+        if state not in ACTION_STATES:
+            raise InvalidInput(f"unknown action state {state!r}; one of "
+                               f"{', '.join(ACTION_STATES)}")
+        with db.read() as s:
+            rows = outbox.list_actions(s, state=state, limit=PAGE_SIZE)
+            totals = outbox.counts(s)
+        return kit.page("reports_actions.html", viewer, actions=rows, state=state,
+                        totals=totals, states=ACTION_STATES, can_act=viewer.role == "admin")
+
+    def _actions_back(request: Request) -> Response:
+        from bastion.web.app import HEADERS
+
+        return RedirectResponse(f"{prefix}/actions", status_code=303, headers=HEADERS)
+
+    @ui.post(f"{prefix}/actions/{{action_id}}/retry")
+    async def action_retry(request: Request, action_id: ReportId) -> Response:
+        from bastion.actions import outbox
+        from bastion.store.audit import record_audit_event
+
+        viewer, _form = await _admin_form(request)
+        with db.write() as s:
+            outbox.retry(s, action_id, settings=settings)
+            record_audit_event(s, actor=viewer.actor, action="actions.retry",
+                               object_type="action", object_id=str(action_id),
+                               detail={"count": 1})
+        return _actions_back(request)
+
+    @ui.post(f"{prefix}/actions/retry-dead")
+    async def actions_retry_dead(request: Request) -> Response:
+        from bastion.actions import outbox
+        from bastion.store.audit import record_audit_event
+
+        viewer, _form = await _admin_form(request)
+        with db.write() as s:
+            n = outbox.retry_all_dead(s, settings=settings)
+            record_audit_event(s, actor=viewer.actor, action="actions.retry",
+                               object_type="action", object_id="all", detail={"count": n})
+        return _actions_back(request)
 
     @ui.post(f"{prefix}/reports/{{report_id}}/reconcile")
     async def reconcile(request: Request, report_id: ReportId) -> Response:
