@@ -100,8 +100,8 @@ def test_network_pages_in_a_real_browser(tmp_path: Path) -> None:
             assert page.locator("svg.graph circle").count() >= 3 * 2 + 3
             assert page.locator("mark.slot").count() >= 3
             page.screenshot(path=str(out_dir / "network-desktop.png"), full_page=True)
-            phone = browser.new_context(viewport={"width": 390, "height": 844})
-            small = phone.new_page()
+            narrow = browser.new_context(viewport={"width": 390, "height": 844})
+            small = narrow.new_page()
             small.on("console", on_console)
             small.on("response", on_response)
             small.goto(server.url + "/ui/sign-in")
