@@ -162,15 +162,20 @@ def test_view_lists_every_span_and_hides_text_from_auditors() -> None:
                           "source": "NIJ 2024", "evidence": "not-predictive",
                           "category": "not_predictive", "matched": "New", "field": "title"}],
           "contacts": [{"kind": "phone", "value": "+12135550123", "raw": "two", "span": [0, 3],
+                        "disguised": True},
+                       {"kind": "email", "value": "a@b.example", "raw": "a at b", "span": [4, 5],
                         "disguised": True}]}
     kept = kept_text_of("two EXAMPLE", "New ad", ["https://bad.example/x/1"], max_chars=100)
     view = build_view(matches=matches, ad=ad, kept=kept, sees_text=True, source="vault")
     assert view.state == "shown" and [f.name for f in view.fields] == ["Title", "Text", "Links"]
     assert [(r.ref, r.kind) for r in view.rows] == [
-        (1, "keyword"), (2, "link"), (3, "indicator"), (4, "counter"), (5, "contact")]
+        (1, "keyword"), (2, "link"), (3, "indicator"), (4, "counter"), (5, "contact"),
+        (6, "contact")]
+    assert [r.ref for r in view.match_rows] == [1, 2]
     text = view.fields[1].segments
     assert text is not None
-    assert [(s.text, s.refs) for s in text] == [("two", "3 5"), (" ", ""), ("EXAMPLE", "1")]
+    assert [(s.text, s.refs) for s in text] == [("two", "3 5"), (" ", ""), ("E", "1 6"),
+                                                ("XAMPLE", "1")]
     title = view.fields[0].segments
     assert title is not None and (title[0].text, title[0].refs) == ("New", "4")
     links = view.fields[2].segments
@@ -184,7 +189,9 @@ def test_view_lists_every_span_and_hides_text_from_auditors() -> None:
     assert all(r.matched is None for r in hidden.rows)
     assert hidden.ad is not None and hidden.ad.contacts[0]["value"] is None
     assert hidden.ad.contacts[0]["raw"] is None
-    assert "+12135550123" not in repr(hidden)
+    assert "+12135550123" not in repr(hidden) and "a@b.example" not in repr(hidden)
+    # Contacts are numbered per kind for those who do not see their values.
+    assert [r.detail for r in hidden.rows if r.kind == "contact"] == ["phone 1", "email 1"]
 
     # A cut text: spans past the cut are listed and marked.
     cut = kept_text_of("two EXAMPLE", None, [], max_chars=5)

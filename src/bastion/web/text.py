@@ -231,6 +231,11 @@ class AdView:
     contacts: list[dict[str, Any]]
 
 
+#: Row kinds listed in the page's table of keyword and URL matches (indicators and contacts
+#: have tables of their own).
+MATCH_KINDS = ("keyword", "url", "link")
+
+
 @dataclass(slots=True)
 class TextView:
     """Everything ``case_text.html`` shows. ``state``: ``shown``, ``hidden`` (the role
@@ -243,6 +248,11 @@ class TextView:
     ad: AdView | None = None
     source: str = ""
     error: str | None = None
+
+    @property
+    def match_rows(self) -> list[SpanRow]:
+        """The rows of keyword and URL matches (:data:`MATCH_KINDS`)."""
+        return [r for r in self.rows if r.kind in MATCH_KINDS]
 
 
 def _text_matches(matches: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -329,8 +339,10 @@ def build_view(
                 _span_of(ind), what, detail, ind.get("matched"))
             ind["ref"] = rows[-1].ref
             ind["weight_text"] = _weight(w)
-        for n, c in enumerate(contacts, 1):
+        per_kind: dict[str, int] = {}
+        for c in contacts:
             flag = ", disguised" if c.get("disguised") else ""
+            per_kind[str(c.get("kind"))] = n = per_kind.get(str(c.get("kind")), 0) + 1
             value = c.get("value") if sees_text else f"{c.get('kind')} {n}"
             add("contact", str(c.get("field", "text")), _span_of(c),
                 f"contact {c.get('kind')}{flag}", f"{value}", c.get("raw"))
