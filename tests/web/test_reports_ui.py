@@ -109,6 +109,7 @@ def test_decision_form_records_annotations_and_urgency(env: Env) -> None:
         ({**base, "file_annotation": "meme"}, "unknown file annotation"),
         ({**base, "urgent": "1", "urgent_reason": " "}, "needs a reason"),
         ({**base, "urgent_reason": "forgot to tick"}, "without ticking"),
+        ({**base, "report_annotation": ["spam"] * 6}, "at most 5 values of report_annotation"),
         ({"csrf": csrf, "decision": "not_violating", "file_annotation": "viral"},
          "reported decisions only"),
     ]

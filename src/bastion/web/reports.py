@@ -90,17 +90,21 @@ def report_fields(form: Any) -> dict[str, Any]:
     """The report fields of a posted decision form (``file_annotation`` and
     ``report_annotation`` checkboxes, ``urgent`` and ``urgent_reason``) as keyword
     arguments of :func:`bastion.cases.service.decide`. Raises :class:`InvalidInput` when a
-    reason is given without ticking "urgent" (the service checks the rest)."""
-    def values(name: str) -> list[str]:
-        return [str(v) for v in form.getlist(name)][:len(FILE_ANNOTATIONS) + 1]
+    reason is given without ticking "urgent" or a name comes more often than there are
+    names (the service checks the rest)."""
+    def values(name: str, names: tuple[str, ...]) -> list[str]:
+        got = [str(v) for v in form.getlist(name)]
+        if len(got) > len(names):
+            raise InvalidInput(f"at most {len(names)} values of {name}")
+        return got
 
     urgent = form.get("urgent") == "1"
     reason = str(form.get("urgent_reason") or "")
     if not urgent and reason.strip():
         raise InvalidInput("an urgency reason was given without ticking \"urgent\": tick it "
                            "or clear the reason")
-    return {"file_annotations": values("file_annotation"),
-            "report_annotations": values("report_annotation"),
+    return {"file_annotations": values("file_annotation", FILE_ANNOTATIONS),
+            "report_annotations": values("report_annotation", REPORT_ANNOTATIONS),
             "urgent_reason": reason if urgent else None}
 
 
