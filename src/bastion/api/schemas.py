@@ -74,8 +74,10 @@ class VerdictOut(BaseModel):
         default=None, description="Ad: indicators found (id, span, weight, source, ...)")
     contacts: list[dict[str, Any]] | None = Field(
         default=None, description="Ad: phones (E.164), e-mails, handles, URLs, with spans")
-    network_id: str | None = Field(default=None, description="Ad: its ad network when analysed")
-    network_size: int | None = Field(default=None, description="Ad: ads in that network then")
+    network_id: str | None = Field(
+        default=None, description="Ad: its ad network now (after merges, the surviving id)")
+    network_size: int | None = Field(
+        default=None, description="Ad: ads in its network when the verdict was made")
     lexicon_version: str | None = None
 
 
