@@ -276,3 +276,25 @@ def test_the_graph_is_deterministic_and_escapes_labels() -> None:
     line = ads_pages.timeline_svg(members, ("A & B", "C"))
     assert line.count("<circle") == 2 and "1 undated ads not drawn" in line
     assert "A &amp; B" in line
+
+
+def test_a_single_ad_network_page_and_a_corrupt_store_in_the_case_box(site: Site) -> None:
+    lone = site.post_ad("lone", "Piano lessons for beginners, call 202 555 0199",
+                        "Austin, TX", 2)
+    c = site.client("reviewer")
+    page = c.get(f"/ui/networks/{lone['network_id']}")
+    assert page.status_code == 200
+    assert "No template: fewer than two ads with text." in page.text
+    assert "Austin, TX: 2026-05-02 10:00 (1 ad)" in page.text
+    from types import SimpleNamespace
+
+    from bastion.store.models_ads import StoredAd
+    from bastion.trafficking.adstore import AdRepository
+
+    with site.db.write() as s:
+        s.add(StoredAd(ad_id="broken", text="x", pdq=[], score=0.5,
+                       result={"indicators": [{"id": "no-span"}]}, source="test"))
+    with site.db.read() as s:
+        got = ads_pages.network_box(s, SimpleNamespace(content_id="broken"),
+                                    AdRepository(site.db))
+    assert got == {"ad_network": {"error": "stored ad 'broken' is corrupt: 'span'"}}

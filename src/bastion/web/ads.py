@@ -33,7 +33,7 @@ from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
-from bastion.errors import NotFound
+from bastion.errors import BastionError, NotFound
 from bastion.store.audit import record_audit_event
 from bastion.store.models_ads import StoredAd
 from bastion.store.models_review import Case
@@ -294,7 +294,10 @@ def network_box(session: Any, case: Any, repo: AdRepository) -> dict[str, Any]:
                 "last_seen": _fmt(max(times) if times else None),
                 "others": [a.ad_id for a in members if a.ad_id != content_id][:MAX_LISTED]}
 
-    got = repo.read(facts, session)
+    try:
+        got = repo.read(facts, session)
+    except BastionError as exc:  # the case page still opens; the box says why
+        return {"ad_network": {"error": exc.message}}
     if got is not None:
         cases = _cases_of(session, got.pop("others"))
         got["other_cases"] = sorted(cases.values())[:20]
