@@ -217,3 +217,21 @@ def test_a_clean_flagged_item_says_no_text_was_kept(ui: Ui) -> None:
     assert SECRET not in page
     # No matches, no ad and nothing kept: the section is left out.
     assert 'id="text-view"' not in page
+
+
+def test_a_flagged_ad_without_kept_text_shows_its_ads_row(ui: Ui) -> None:
+    rc = ui.client("reviewer")
+    text = f"Blue bicycle for sale, ask at the shop. {SECRET}"
+    v = ui.submit(rc, {"content_id": "ad-3", "title": "Bicycle", "text": text,
+                       "location": "Leeds"})
+    assert v["case_id"] is None and v["score"] < 0.2  # nothing kept: no case, no match
+    r = rc.post("/v1/flags", headers={"Authorization": f"Bearer {ui.key}"},
+                json={"content_id": "ad-3", "reporter": "user:9", "reason": "odd"})
+    case_id = r.json()["id"]
+    page = rc.get(f"/ui/cases/{case_id}").text
+    assert _plain(_field(page, "text")) == text and _plain(_field(page, "title")) == "Bicycle"
+    assert 'id="ad-score"' in page
+    with ui.db.read() as s:
+        ev = [(e.object_id, (e.detail or {}).get("source"))
+              for e in list_audit_events(s, action="case.text_view")]
+    assert ev == [(str(case_id), "ads")]
