@@ -145,6 +145,8 @@ def test_decision_form_records_annotations_and_urgency(env: Env) -> None:
         inc = incident_from_json(row.incident)
         assert inc.files[0].annotations == ("viral", "generativeAi")
         assert dict(inc.files[0].exif).get("Software") == "Google"  # the photo's own EXIF
+        (read,) = list_audit_events(s, action="report.exif")  # read before the draft's
+        assert read.object_id == str(case_id) and read.detail["tags"] == len(inc.files[0].exif)
 
     admin = env.client("admin")
     queue = admin.get("/ui/queue").text

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -65,6 +65,7 @@ from bastion.cases.schemas import FILE_ANNOTATIONS, REPORT_ANNOTATIONS
 from bastion.config import Settings
 from bastion.errors import Conflict, InvalidInput, NotFound
 from bastion.reporting import service as reports
+from bastion.reporting.exif import ExifResult
 from bastion.reporting.incident import (
     INCIDENT_TYPE_OF_DECISION,
     AccountDisabled,
@@ -77,6 +78,7 @@ from bastion.reporting.incident import (
     ReportedUser,
 )
 from bastion.reporting.xml import CyberTiplineSchema
+from bastion.store.audit import record_audit_event
 from bastion.store.database import Database
 from bastion.store.models_actions import ActionRow, CyberTipReportRow
 from bastion.store.models_api import ContentVerdict
@@ -191,36 +193,60 @@ def _escalation(reasons: list[tuple[int, str]], given: str | None) -> str | None
     return text or None
 
 
-def _exif(session: Session, vault: Vault, evidence_id: int, case_id: int, actor: str,
-          isolated: bool) -> tuple[tuple[tuple[str, str], ...], str | None]:
-    """The EXIF of a case's media (read from the vault, audited as ``report.exif``)."""
+def _read_exif(session: Session, vault: Vault, evidence_id: int, isolated: bool
+               ) -> ExifResult:
+    """The EXIF of one vault item (bytes decrypted in memory only)."""
     from bastion.errors import BastionError
     from bastion.reporting.exif import extract_exif
-    from bastion.store.audit import record_audit_event
 
     try:
         data = vault.read(session, evidence_id)
     except BastionError as exc:
-        return (), f"media unreadable ({exc.message})"[:200]
-    result = extract_exif(data, isolated=isolated)
-    record_audit_event(session, actor=actor, action="report.exif", object_type="case",
-                       object_id=str(case_id),
-                       detail={"evidence_id": evidence_id, "tags": len(result.tags),
-                               "note": result.note})
-    if result.note and not result.tags:
-        log.info("case %d: no EXIF for its report: %s", case_id, result.note)
-    return result.tags, result.note
+        return ExifResult((), f"media unreadable ({exc.message})"[:200])
+    return extract_exif(data, isolated=isolated)
+
+
+def prefetch_exif(db: Database, *, vault: Vault, case_ids: Sequence[int],
+                  settings: Settings) -> dict[int, ExifResult]:
+    """The EXIF of each case's media (cases without media or with a video left out), each
+    read in its own short read transaction and parsed outside any (the isolated parser
+    takes tens of milliseconds a file: a drafting transaction, which holds SQLite's write
+    lock, should not wait for it). Pass the result to :func:`draft_incident`."""
+    from bastion.errors import BastionError
+    from bastion.reporting.exif import extract_exif
+
+    isolated = settings.decode_workers != 0
+    out: dict[int, ExifResult] = {}
+    for cid in case_ids:
+        with db.read() as session:
+            case = cases.get(session, case_id=int(cid))
+            if case.evidence_id is None:
+                continue
+            meta = session.execute(select(ContentVerdict.meta).where(
+                ContentVerdict.content_id == case.content_id)).scalar_one_or_none()
+            if str((meta or {}).get("content_type") or "").lower().startswith("video/"):
+                continue
+            try:
+                data = vault.read(session, case.evidence_id)
+            except BastionError as exc:
+                out[int(cid)] = ExifResult((), f"media unreadable ({exc.message})"[:200])
+                continue
+        out[int(cid)] = extract_exif(data, isolated=isolated)
+        del data
+    return out
 
 
 def build_incident(
     session: Session, *, case_ids: Sequence[int], settings: Settings,
     escalation_reason: str | None = None, annotations: tuple[ReportAnnotation, ...] = (),
     vault: Vault | None = None, actor: str = "system:report",
+    exif_of: Mapping[int, ExifResult] | None = None,
 ) -> Incident:
     """The :class:`Incident` of ``case_ids`` (one user's decided, reportable, unreported
-    cases; see the module docstring for what it says). With ``vault``, each file's EXIF
-    is read from its bytes (audited as ``report.exif`` by ``actor``). Raises
-    :class:`NotFound`, :class:`Conflict`, :class:`InvalidInput`."""
+    cases; see the module docstring for what it says). Each file's EXIF comes from
+    ``exif_of`` (case id -> :func:`prefetch_exif`'s result) or, failing that, is read with
+    ``vault`` from its bytes now; either way its reading is audited (``report.exif`` by
+    ``actor``). Raises :class:`NotFound`, :class:`Conflict`, :class:`InvalidInput`."""
     ids = sorted(set(int(i) for i in case_ids))
     if not 1 <= len(ids) <= MAX_CASES:
         raise InvalidInput(f"an incident holds 1-{MAX_CASES} cases")
@@ -281,13 +307,23 @@ def build_incident(
         ext = _EXT.get(content_type, "")
         exif: tuple[tuple[str, str], ...] = ()
         exif_note: str | None = None
-        if vault is None:
-            exif_note = "EXIF not read (no evidence vault)"
-        elif content_type.startswith("video/"):
+        if content_type.startswith("video/"):
             exif_note = "a video: no EXIF"
+        elif vault is None and (exif_of is None or cid not in exif_of):
+            exif_note = "EXIF not read (no evidence vault)"
         else:
-            exif, exif_note = _exif(session, vault, evidence_id, cid, actor,
-                                    isolated=settings.decode_workers != 0)
+            if exif_of is not None and cid in exif_of:
+                result = exif_of[cid]
+            else:
+                assert vault is not None
+                result = _read_exif(session, vault, evidence_id, settings.decode_workers != 0)
+            exif, exif_note = result.tags, result.note
+            if exif_note and not exif:
+                log.info("case %d: no EXIF for its report: %s", cid, exif_note)
+            record_audit_event(session, actor=actor, action="report.exif", object_type="case",
+                               object_id=str(cid),
+                               detail={"evidence_id": evidence_id, "tags": len(exif),
+                                       "note": exif_note})
         files.append(IncidentFile(
             locator=f"evidence:{evidence_id}",
             file_name=f"case-{cid}-{_UNSAFE.sub('_', c.content_id)[:80]}{ext}",
@@ -352,7 +388,7 @@ def draft_incident(
     session: Session, *, case_ids: Sequence[int], schema: CyberTiplineSchema,
     settings: Settings, actor: str, vault: Vault | None = None,
     escalation_reason: str | None = None, annotations: tuple[ReportAnnotation, ...] = (),
-    now: datetime | None = None,
+    exif_of: Mapping[int, ExifResult] | None = None, now: datetime | None = None,
 ) -> reports.ReportView:
     """Build, validate and store the draft report of ``case_ids`` in ``session``'s
     transaction; mark the cases reported; preserve each item when ``vault`` is given;
@@ -362,7 +398,7 @@ def draft_incident(
     at = now or utcnow()
     incident = build_incident(session, case_ids=case_ids, settings=settings,
                               escalation_reason=escalation_reason, annotations=annotations,
-                              vault=vault, actor=actor)
+                              vault=vault, actor=actor, exif_of=exif_of)
     view = reports.create_draft(session, incident=incident, schema=schema, settings=settings,
                                 actor=actor, now=at)
     for cid in incident.case_ids:
@@ -409,9 +445,12 @@ def draft_pending(
     out: list[DraftOutcome] = []
     for p in pending:
         try:
+            exif_of = None if vault is None else prefetch_exif(
+                db, vault=vault, case_ids=p.case_ids, settings=settings)
             with db.write() as session:
                 view = draft_incident(session, case_ids=p.case_ids, schema=schema,
-                                      settings=settings, actor=actor, vault=vault, now=now)
+                                      settings=settings, actor=actor, vault=vault,
+                                      exif_of=exif_of, now=now)
         except BastionError as exc:
             out.append(DraftOutcome(p.user_id, p.case_ids, None, exc.message))
         except IntegrityError:  # another worker drafted it at the same time
