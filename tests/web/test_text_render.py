@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import itertools
 import re
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -197,3 +198,58 @@ def test_view_lists_every_span_and_hides_text_from_auditors() -> None:
     cut = kept_text_of("two EXAMPLE", None, [], max_chars=5)
     view = build_view(matches=matches[:1], ad=None, kept=cut, sees_text=True, source="vault")
     assert view.fields[0].truncated and view.rows[0].beyond
+
+
+def _template_env() -> Any:
+    from pathlib import Path
+
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    import bastion.web.text as web_text
+
+    env = Environment(loader=FileSystemLoader(str(Path(web_text.__file__).parent / "templates")),
+                      autoescape=select_autoescape(["html"]), trim_blocks=True,
+                      lstrip_blocks=True)
+    env.filters["visible_html"] = visible_html
+    return env
+
+
+_ENV = _template_env()
+_FIELD = re.compile(r'<div class="item-text" id="field-text"[^>]*>(.*?)</div>', re.S)
+
+
+def _shown(text: str) -> str:
+    return "".join(f"U+{ord(c):04X}" if "cp" in str(visible_html(c)) else c for c in text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text_and_spans())
+def test_the_rendered_page_shows_the_whole_text_with_flat_marks(
+        case: tuple[str, list[Span]]) -> None:
+    from bastion.evidence.texts import kept_text_of
+
+    text, spans = case
+    matches = [{"signal_type": "keyword", "bank": "b<&>", "entry": "e\"'", "kind": "word",
+                "matched": text[max(0, s.start):max(0, s.end)], "span": [s.start, s.end]}
+               for s in spans]
+    kept = kept_text_of(text, None, [], max_chars=1000)
+    if kept is None:
+        return
+    view = build_view(matches=matches, ad=None, kept=kept, sees_text=True, source="vault")
+    page = _ENV.get_template("case_text.html").render(text_view=view)
+    m = _FIELD.search(page)
+    assert m, page
+    body = m.group(1)
+    assert html.unescape(re.sub(r"<[^>]+>", "", body)) == _shown(text)
+    assert "style=" not in page and "<script" not in page
+    # Marks are never nested: each closes before the next opens.
+    opened = 0
+    for tag in re.findall(r"</?mark\b", body):
+        opened += 1 if tag == "<mark" else -1
+        assert opened in (0, 1)
+    assert opened == 0
+    # Every highlighted code point of the text lies inside a mark.
+    covered = "".join(_shown(seg.text) for seg in view.fields[0].segments or [] if seg.spans)
+    marked = "".join(html.unescape(re.sub(r"<[^>]+>", "", x))
+                     for x in re.findall(r"<mark[^>]*>(.*?)</mark>", body, re.S))
+    assert marked == covered
