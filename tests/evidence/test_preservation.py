@@ -379,3 +379,27 @@ def test_kept_text_and_ad_are_preserved_exported_and_purged_without_a_trace(
         assert s.execute(select(StoredAd)).first() is None
         assert s.execute(select(EvidenceItem)).first() is None
     assert not list(env.vault.root.glob("*.bin"))
+
+
+def test_an_unreadable_kept_text_does_not_block_preservation(env: Env) -> None:
+    from bastion.evidence.texts import find_text
+
+    data = BRIDGE.read_bytes()
+    v = env.svc.submit_bytes(data, ContentMeta(content_id="post-cap", text="a caption"),
+                             actor="t")
+    case_id = int(v.case_id or 0)
+    with env.db.read() as s:
+        kept = find_text(s, "post-cap")
+        assert kept is not None
+        (env.vault.root / kept.file_name).unlink()  # lost, e.g. a bad restore
+        kept_id = kept.id
+    env.decide_csam(case_id)
+    with env.db.write() as s:
+        item_id = pres.preserve(s, vault=env.vault, case_id=case_id, settings=env.settings,
+                                actor="t", now=T0).id
+    with env.db.write() as s:
+        got = pres.read_preserved(s, vault=env.vault, item_id=item_id, user_id=env.admin1,
+                                  reason="check")
+    assert got.data == data  # the media is preserved
+    assert got.metadata["text"]["evidence_id"] == kept_id
+    assert "missing" in got.metadata["text"]["error"]

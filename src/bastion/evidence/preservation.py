@@ -66,7 +66,7 @@ from sqlalchemy.orm import Session
 from bastion.config import Settings
 from bastion.errors import Conflict, InvalidInput, LimitExceeded, NotFound, PolicyDenied
 from bastion.evidence.texts import find_text, read_text
-from bastion.evidence.vault import Vault
+from bastion.evidence.vault import EvidenceCorrupt, Vault
 from bastion.store.audit import record_audit_event
 from bastion.store.database import Database
 from bastion.store.models import ContentItem, RetrohuntMatch
@@ -237,7 +237,12 @@ def preserve(
     media = [m for m in media if existing is None or m.id != existing.record_id]
     for m in media if kept_text is None else [*media, kept_text]:
         m.delete_after = None  # the preservation clock governs it now
-    text = None if kept_text is None else read_text(session, vault, kept_text.id).to_json()
+    text: dict[str, Any] | None = None
+    if kept_text is not None:  # an unreadable copy never blocks preserving the rest
+        try:
+            text = read_text(session, vault, kept_text.id).to_json()
+        except EvidenceCorrupt as exc:
+            text = {"error": exc.message, "evidence_id": kept_text.id}
     record = json.dumps(_metadata(session, case, report_id, text), sort_keys=True,
                         default=str).encode()
     sealed = vault.put(session, content_id=case.content_id, data=record, case_id=None,
