@@ -29,7 +29,6 @@ wrote one, else the shipped ``v1`` (:func:`active_lexicon`).
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,17 +49,20 @@ CATCH_UP_WINDOW = 1_000
 _REPLAY_CHUNK = 5_000
 
 T = TypeVar("T")
-_SHARED: weakref.WeakKeyDictionary[Any, AdRepository] = weakref.WeakKeyDictionary()
 _SHARED_LOCK = threading.Lock()
+#: The attribute of a database object that holds its shared repository.
+_SHARED_ATTR = "_bastion_ad_repository"
 
 
 def shared_repository(db: Any) -> AdRepository:
-    """This process's :class:`AdRepository` of ``db`` (created on first use; forgotten with
-    ``db``), so that the API and the review UI share one copy of the networks."""
+    """This process's :class:`AdRepository` of ``db`` (created on first use and kept on
+    the database object, so it lives and dies with it), so that the API and the review UI
+    share one copy of the networks."""
     with _SHARED_LOCK:
-        repo = _SHARED.get(db)
-        if repo is None:
-            repo = _SHARED[db] = AdRepository(db)
+        repo = getattr(db, _SHARED_ATTR, None)
+        if not isinstance(repo, AdRepository):
+            repo = AdRepository(db)
+            setattr(db, _SHARED_ATTR, repo)
         return repo
 
 
