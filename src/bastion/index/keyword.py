@@ -1,10 +1,11 @@
 """Keyword list matching: every list at once, on normalised text, spans in the original.
 
 Texts are normalised (:mod:`bastion.signals.text`, in batches), encoded as UTF-8 and searched
-with one Aho-Corasick automaton per group of entries (``ahocorasick_rs``, a DFA, all
-overlapping occurrences; A. V. Aho and M. J. Corasick, "Efficient string matching", CACM 18(6),
-1975). Entries that ask for ``collapse_repeats`` are searched in a second copy of the text with
-repeated characters collapsed. A hit is kept when the entry's mode allows it:
+with Aho-Corasick automata per group of entries (``ahocorasick_rs``, DFAs, all overlapping
+occurrences, terms written in ASCII and the others in two automata: see :class:`_Automaton`;
+A. V. Aho and M. J. Corasick, "Efficient string matching", CACM 18(6), 1975). Entries that
+ask for ``collapse_repeats`` are searched in a second copy of the text with repeated
+characters collapsed. A hit is kept when the entry's mode allows it:
 
 - ``word``: the characters on both sides of the occurrence are not word characters of a
   script written with spaces, where the term's own edge character is one (so ``example`` is

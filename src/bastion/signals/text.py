@@ -29,10 +29,15 @@ The steps, in order (keyword terms go through the same ones, :func:`normalise_te
 4. Optionally (:func:`collapse_repeats`, for entries that ask for it): runs of one repeated
    character become one (``exxxampple`` -> ``exaple``; the term is collapsed the same way).
 
-How it is fast enough (>= 20 MB/s per core is the goal): texts are processed in batches as
-arrays of code points (numpy), each step a few vectorised table look-ups and masks; the
-per-character fold table is filled lazily, the first time a character is seen, and kept for
-the life of the process.
+How it is fast enough (>= 20 MB/s per core is the goal, ``benchmarks/bench_text.py``): texts
+are processed in batches as arrays of code points (numpy), each step a few vectorised table
+look-ups and masks; the per-character fold table is filled lazily, the first time a character
+is seen, and kept for the life of the process. No per-character offset array is built: each
+step that deletes, expands or merges characters keeps a sparse map of only those characters
+(:class:`_Stage`), and spans are mapped back through them with binary searches, for the few
+spans that matched. Step 3 visits only ``$`` and ``@`` candidates one by one; digit tokens
+are found and substituted in bulk. ``tests/signals/text_reference.py`` restates every step one
+character at a time, and the tests check that both give the same text and spans.
 
 Limits: :data:`MAX_TEXT_CHARS` per text (:class:`~bastion.errors.LimitExceeded`).
 
