@@ -56,6 +56,8 @@ from bastion.web.kit import UiKit
 
 #: A report id in a URL (a positive 63-bit integer).
 ReportId = Annotated[int, FastApiPath(ge=1, le=2**63 - 1)]
+#: An outbox action id in a URL (a positive 63-bit integer).
+ActionId = Annotated[int, FastApiPath(ge=1, le=2**63 - 1)]
 #: Reports listed on one page.
 PAGE_SIZE = 200
 #: Roles that see reports (no media: facts, hashes and the report document only).
@@ -305,7 +307,7 @@ def register(kit: UiKit) -> None:
         return RedirectResponse(f"{prefix}/actions", status_code=303, headers=HEADERS)
 
     @ui.post(f"{prefix}/actions/{{action_id}}/retry")
-    async def action_retry(request: Request, action_id: ReportId) -> Response:
+    async def action_retry(request: Request, action_id: ActionId) -> Response:
         from bastion.actions import outbox
         from bastion.store.audit import record_audit_event
 
