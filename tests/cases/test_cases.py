@@ -370,3 +370,25 @@ def test_decisions_record_report_annotations_and_urgency(env: Env) -> None:
         # the audit log says a case was marked urgent, never the free text
         (audit,) = list_audit_events(s, action="case.decide")
         assert "ongoing risk" not in str(audit.detail)
+
+
+def test_second_reviewer_annotations_replace_the_first(db: Database, tmp_path: Path) -> None:
+    e = Env(db, tmp_path, policy=load_policy({"second_review_csam": True}))
+    try:
+        v = e.svc.submit_bytes(BRIDGE.read_bytes(), ContentMeta(content_id="s2"), actor="t")
+        cid = int(v.case_id or 0)
+        with db.write() as s:
+            first = cases.decide(s, case_id=cid, reviewer=1, decision="csam",
+                                 classification="B1", policy=e.policy, settings=e.settings,
+                                 file_annotations=["viral"], urgent_reason="first look")
+        assert first.state == "in_review" and first.file_annotations == ["viral"]
+        assert first.urgent_reason == "first look"
+        with db.write() as s:
+            final = cases.decide(s, case_id=cid, reviewer=2, decision="csam",
+                                 classification="B1", policy=e.policy, settings=e.settings,
+                                 file_annotations=["infant"])
+        assert final.state == "decided"
+        assert (final.file_annotations, final.report_annotations, final.urgent_reason) == (
+            ["infant"], [], None)
+    finally:
+        e.close()
