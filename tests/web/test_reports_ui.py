@@ -54,6 +54,8 @@ class Env:
             self.ids = {role: users.create(s, name=role, role=role, password=PW,
                                            actor="test").id
                         for role in ("reviewer", "auditor", "admin")}
+            self.ids["reviewer2"] = users.create(s, name="reviewer2", role="reviewer",
+                                                 password=PW, actor="test").id
         self.app = create_app(self.settings, db=db)
 
     def client(self, name: str | None = None) -> TestClient:
@@ -162,6 +164,24 @@ def test_decision_form_records_annotations_and_urgency(env: Env) -> None:
     assert "&lt;escalateToHighPriority&gt;" in detail  # the document itself, escaped
     assert "Software" in detail and "Google" not in detail  # EXIF names, never values
     assert 'id="approve"' in detail
+
+
+def test_a_second_reviewer_sees_the_first_reviewers_report_fields(env: Env) -> None:
+    from bastion.policy import load_policy
+
+    rc = env.client("reviewer")
+    case_id = env.upload(rc, "post-2")
+    assert 'id="first-review-facts"' not in rc.get(f"/ui/cases/{case_id}").text
+    with env.db.write() as s:  # the first of two reviews (policy second_review_csam)
+        cases.decide(s, case_id=case_id, reviewer=env.ids["reviewer"], decision="csam",
+                     classification="A2", policy=load_policy({"second_review_csam": True}),
+                     settings=env.settings, file_annotations=["infant"],
+                     report_annotations=["spam"], urgent_reason="first reviewer's reason")
+    page = env.client("reviewer2").get(f"/ui/cases/{case_id}").text
+    assert 'id="first-review-facts"' in page
+    assert 'value="infant" checked' in page and 'value="viral" checked' not in page
+    assert 'value="spam" checked' in page and 'id="urgent" checked' in page
+    assert ">first reviewer&#39;s reason</textarea>" in page
 
 
 def test_admin_approves_a_draft_others_cannot(env: Env) -> None:
