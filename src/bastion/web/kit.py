@@ -4,7 +4,9 @@ to, the template environment, settings, database, vault and policy, and the shar
 ``bastion.web.ads``) define ``register(kit: UiKit) -> None``.
 
 ``case_context`` holds functions ``(session, case, viewer) -> dict`` whose results are
-added to the case page's template context (read-only session; no audit events there).
+added to the case page's template context (read-only session; no audit events there: a
+provider that must audit what it shows opens its own write unit of work on ``kit.db``, as
+:mod:`bastion.web.text` does for the text it decrypts).
 """
 
 from __future__ import annotations
