@@ -235,3 +235,21 @@ def test_a_flagged_ad_without_kept_text_shows_its_ads_row(ui: Ui) -> None:
         ev = [(e.object_id, (e.detail or {}).get("source"))
               for e in list_audit_events(s, action="case.text_view")]
     assert ev == [(str(case_id), "ads")]
+
+
+def test_an_unreadable_kept_text_is_said_not_a_server_error(ui: Ui) -> None:
+    from bastion.evidence.texts import find_text
+
+    c = ui.client("reviewer")
+    v = ui.submit(c, {"content_id": "post-4", "text": TEXT})
+    with ui.db.read() as s:
+        item = find_text(s, "post-4")
+        assert item is not None
+        path = ui.settings.home.resolve() / "evidence" / item.file_name
+    path.write_bytes(b"\0" * path.stat().st_size)  # tampered with: the GCM tag fails
+    page = c.get(f"/ui/cases/{v['case_id']}")
+    assert page.status_code == 200
+    assert 'id="text-unreadable"' in page.text and "integrity check" in page.text
+    assert 'id="field-text"' not in page.text and "keyword in bank keywords" in page.text
+    with ui.db.read() as s:  # nothing was read, so nothing is audited as read
+        assert len(list_audit_events(s, action="case.text_view")) == 0
