@@ -116,10 +116,10 @@ class _Automaton(Generic[K]):
         self.patterns = list(by_pattern)
         self.payloads: list[tuple[_Payload[K], ...]] = [tuple(by_pattern[p]) for p in self.patterns]
         #: (automaton, the index in :attr:`patterns` of each of its patterns)
-        self.parts: list[tuple[ahocorasick_rs.BytesAhoCorasick, list[int]]] = []
+        self.parts: list[tuple[ahocorasick_rs.BytesAhoCorasick, list[int], bool]] = []
         ascii_ids = [i for i, p in enumerate(self.patterns) if p.isascii()]
         other_ids = [i for i, p in enumerate(self.patterns) if not p.isascii()]
-        for ids in (ascii_ids, other_ids):
+        for ids, is_ascii in ((ascii_ids, True), (other_ids, False)):
             if not ids:
                 continue
             impl = (
@@ -131,17 +131,51 @@ class _Automaton(Generic[K]):
                 [self.patterns[i].encode("utf-8", "surrogatepass") for i in ids],
                 implementation=impl,
             )
-            self.parts.append((ac, ids))
+            self.parts.append((ac, ids, is_ascii))
 
-    def find(self, data: bytes) -> list[tuple[int, int, int]]:
-        """Every (overlapping) occurrence in ``data``: ``(pattern index, byte start, byte
-        end)``."""
-        out: list[tuple[int, int, int]] = []
-        for ac, ids in self.parts:
-            found = ac.find_matches_as_indexes(data, overlapping=True)
-            if found:
-                out.extend((ids[p], s, e) for p, s, e in found)
-        return out
+
+class _Haystack:
+    """The forms of one normalised text the automata search, each made once when first
+    needed: one byte per character with every non-ASCII character as 0x80 (for ASCII
+    terms: offsets are character offsets, no UTF-8 needed), and UTF-8 (for the others)."""
+
+    def __init__(self, nt: NormalisedText) -> None:
+        self.nt = nt
+        self._ascii: memoryview | None = None
+        self._utf8: bytes | None = None
+
+    def ascii(self) -> memoryview:
+        if self._ascii is None:
+            out = np.empty(len(self.nt.codes), dtype=np.uint8)
+            np.minimum(self.nt.codes, 0x80, out=out, casting="unsafe")
+            self._ascii = out.data
+        return self._ascii
+
+    def utf8(self) -> bytes:
+        if self._utf8 is None:
+            self._utf8 = self.nt.text.encode("utf-8", "surrogatepass")
+        return self._utf8
+
+    def find(
+        self, automata: Sequence[_Automaton[K]]
+    ) -> list[tuple[_Automaton[K], int, int, int]]:
+        """Every (overlapping) occurrence of every automaton's patterns: ``(automaton,
+        pattern index, start, end)`` in characters of the normalised text."""
+        hits: list[tuple[_Automaton[K], int, int, int]] = []
+        byte_hits: list[tuple[_Automaton[K], int, int, int]] = []
+        for a in automata:
+            for ac, ids, is_ascii in a.parts:
+                if is_ascii:
+                    found = ac.find_matches_as_indexes(self.ascii(), overlapping=True)
+                    hits.extend((a, ids[p], s, e) for p, s, e in found)
+                else:
+                    found = ac.find_matches_as_indexes(self.utf8(), overlapping=True)
+                    byte_hits.extend((a, ids[p], s, e) for p, s, e in found)
+        if byte_hits:
+            char_s, char_e = _to_chars(self.nt, self.utf8(), byte_hits)
+            hits.extend((a, p, cs, ce) for (a, p, _, _), cs, ce in zip(
+                byte_hits, char_s.tolist(), char_e.tolist(), strict=True))
+        return hits
 
 
 #: Hits fewer than one per this many bytes of text are mapped to characters one by one
@@ -172,6 +206,25 @@ def _chars_at(data: bytes, codes: CpArray, offsets: IntArray) -> IntArray:
         start = int(byte_anchor[a])
         out[i] = int(char_anchor[a]) + len(data[start:b].translate(None, _UTF8_CONTINUATION))
     return out
+
+
+def _to_chars(
+    nt: NormalisedText, data: bytes, hits: Sequence[tuple[object, int, int, int]]
+) -> tuple[IntArray, IntArray]:
+    """The character offsets in ``nt`` of the byte offsets (in ``data``, its UTF-8) of each
+    hit's start and end."""
+    byte_s = np.fromiter((h[2] for h in hits), dtype=np.int64, count=len(hits))
+    byte_e = np.fromiter((h[3] for h in hits), dtype=np.int64, count=len(hits))
+    if len(data) == len(nt.codes):
+        return byte_s, byte_e
+    if 2 * len(hits) * _SPARSE_HITS < len(data):
+        both = _chars_at(data, nt.codes, np.concatenate([byte_s, byte_e]))
+        return both[: len(hits)], both[len(hits) :]
+    c = nt.codes
+    nbytes = 1 + (c >= 0x80).astype(np.int64) + (c >= 0x800) + (c >= 0x10000)
+    cum = np.cumsum(nbytes)
+    return (np.searchsorted(cum, byte_s, side="right"),
+            np.searchsorted(cum, byte_e, side="right"))
 
 
 def _boundary_char(ch: str) -> bool:
@@ -341,13 +394,9 @@ class KeywordIndex(Generic[K]):
             if not automata:
                 continue
             nt = batch.text if ch == 0 else collapse_repeats(batch.text)
-            data = nt.text.encode("utf-8", "surrogatepass")
-            hits: list[tuple[_Automaton[K], int, int, int]] = []
-            for a in automata:
-                hits.extend((a, p, s, e) for p, s, e in a.find(data))
-            if not hits:
-                continue
-            self._collect(nt, data, hits, live, starts, joined_original, results)
+            hits = _Haystack(nt).find(automata)
+            if hits:
+                self._collect(nt, hits, live, starts, joined_original, results)
         for r in results:
             r.sort(key=lambda m: (m.span, str(m.key)))
         return results
@@ -355,26 +404,14 @@ class KeywordIndex(Generic[K]):
     @staticmethod
     def _collect(
         nt: NormalisedText,
-        data: bytes,
         hits: list[tuple[_Automaton[K], int, int, int]],
         live: dict[K, KeywordEntry],
         starts: IntArray,
         joined_original: str,
         results: list[list[KeywordMatch[K]]],
     ) -> None:
-        byte_s = np.fromiter((h[2] for h in hits), dtype=np.int64, count=len(hits))
-        byte_e = np.fromiter((h[3] for h in hits), dtype=np.int64, count=len(hits))
-        if len(data) == len(nt.codes):
-            char_s, char_e = byte_s, byte_e
-        elif 2 * len(hits) * _SPARSE_HITS < len(data):
-            both = _chars_at(data, nt.codes, np.concatenate([byte_s, byte_e]))
-            char_s, char_e = both[: len(hits)], both[len(hits) :]
-        else:
-            c = nt.codes
-            nbytes = 1 + (c >= 0x80).astype(np.int64) + (c >= 0x800) + (c >= 0x10000)
-            cum = np.cumsum(nbytes)
-            char_s = np.searchsorted(cum, byte_s, side="right")
-            char_e = np.searchsorted(cum, byte_e, side="right")
+        char_s = np.fromiter((h[2] for h in hits), dtype=np.int64, count=len(hits))
+        char_e = np.fromiter((h[3] for h in hits), dtype=np.int64, count=len(hits))
         classes = nt.classes
         n = len(classes)
         orig_s, orig_e = nt.original_spans(char_s, char_e)
