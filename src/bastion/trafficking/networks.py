@@ -29,6 +29,7 @@ networks with the same ids.
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from collections import Counter
@@ -297,6 +298,8 @@ class AdNetworks:
         self.pdq_threshold = pdq_threshold
         self.text_threshold = text_threshold
         self.min_shingles = min_shingles
+        # signature values (of NUM_PERM) that must agree before a candidate is verified
+        self._min_agree = math.ceil((text_threshold - SIGNATURE_MARGIN) * NUM_PERM - 1e-9)
         self.keep_text = keep_text
         self._lsh = BandIndex(*lsh_bands)
         self._hasher = MinHasher(NUM_PERM, seed=1)
@@ -441,8 +444,8 @@ class AdNetworks:
     ) -> list[tuple[int, LinkKind, str]]:
         cands = np.fromiter(candidates, np.int64)
         if cands.size > 4:
-            agree = (self._sig16[cands] == self._sig16[seq]).mean(axis=1)
-            cands = cands[agree >= self.text_threshold - SIGNATURE_MARGIN]
+            agree = np.count_nonzero(self._sig16[cands] == self._sig16[seq], axis=1)
+            cands = cands[agree >= self._min_agree]
         others: list[int] = []
         arrays: list[npt.NDArray[np.uint32]] = []
         for other in cands.tolist():
