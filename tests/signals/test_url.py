@@ -322,3 +322,14 @@ def test_quick_rejection_never_drops_a_url(text: str) -> None:
 def test_quick_rejection_on_defanged_forms(text: str) -> None:
     _check_regions(text)
     _check_regions(f"x {text}\u3000y")
+
+
+def test_remembered_hosts_give_the_same_answers() -> None:
+    """Short hosts are remembered, errors never are; long hosts take the plain path."""
+    for _ in range(2):
+        assert canonical_host("Bücher.Example") == "xn--bcher-kva.example"
+        with pytest.raises(InvalidInput):
+            canonical_host("bad host.example")
+    with pytest.raises(InvalidInput):
+        canonical_host("a." * 150 + "example")  # 306 characters: over 253
+    assert canonical_host("A" * 63 + ".example") == "a" * 63 + ".example"

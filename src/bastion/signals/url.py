@@ -205,6 +205,11 @@ def _parse_ipv4(host: str) -> str:
     return str(ipaddress.IPv4Address(value))
 
 
+#: Hosts up to this long have their canonical form remembered (the same hosts recur in
+#: posts); a host that does not canonicalise is never remembered (the error is raised again).
+_CACHED_HOST_CHARS = 255
+
+
 def canonical_host(host: str) -> str:
     """Canonical form of a host name or address (see the module docstring).
 
@@ -213,6 +218,17 @@ def canonical_host(host: str) -> str:
     character not allowed in a host, a label that IDNA 2008 rejects, or a name longer than
     253 characters (63 per label).
     """
+    if len(host) <= _CACHED_HOST_CHARS:
+        return _canonical_host_cached(host)
+    return _canonical_host(host)
+
+
+@functools.lru_cache(maxsize=16384)
+def _canonical_host_cached(host: str) -> str:
+    return _canonical_host(host)
+
+
+def _canonical_host(host: str) -> str:
     if host.startswith("["):
         if not host.endswith("]"):
             raise InvalidInput(f"unterminated IPv6 address {host!r}")
@@ -609,11 +625,11 @@ def _url_regions(text: str) -> list[tuple[int, int]]:
     hold every anchor (so every match of :data:`_URL_IN_TEXT_RE`)."""
     anchors: list[int] = []
     if "." in text:
-        anchors.extend(m.start() for m in _ANCHOR_DOT_RE.finditer(text))
+        anchors += [m.start() for m in _ANCHOR_DOT_RE.finditer(text)]
     if ":" in text:
-        anchors.extend(m.start() for m in _ANCHOR_SCHEME_RE.finditer(text))
+        anchors += [m.start() for m in _ANCHOR_SCHEME_RE.finditer(text)]
     if "[" in text or "(" in text or "{" in text:
-        anchors.extend(m.start() for m in _ANCHOR_BRACKET_RE.finditer(text))
+        anchors += [m.start() for m in _ANCHOR_BRACKET_RE.finditer(text)]
     if not anchors:
         return []
     anchors.sort()
