@@ -132,3 +132,56 @@ def test_template_pieces_mark_slots_and_rebuild_the_text() -> None:
     assert odd.text == "[SLOT 1], a [SLOT 2] [SLOT 3]! (b)"
     priced = Template(("from", "$", 1, "per", "hour", "#", "2"), (), 1, ())
     assert priced.text == "from $[SLOT 1] per hour #2"
+
+
+def test_network_ids_come_from_the_ads_keys_and_survive_a_replay_without_an_ad() -> None:
+    from dataclasses import replace
+
+    from bastion.errors import Conflict
+
+    nets = AdNetworks()
+    a = nets.add(replace(_net_ad(_ad("a", "202 555 0143", "Houston, TX", 0)), key=10))
+    b = nets.add(replace(_net_ad(_ad("b", "202 555 0177", "Dallas, TX", 1)), key=25))
+    assert (a, b) == ("net-10", "net-25")
+    bridge = _ad("ab", "202 555 0143", "Austin, TX", 2, "Or call 202 555 0177.")
+    assert nets.add(replace(_net_ad(bridge), key=31)) == "net-10"
+    assert nets.resolve("net-25") == "net-10" and nets.merged_into == {"net-25": "net-10"}
+    with pytest.raises(NotFound):
+        nets.resolve("net-31")  # an ad's key names a network only while it is the oldest
+    with pytest.raises(Conflict):
+        nets.add(replace(_net_ad(_ad("c", "202 555 0188", None, None)), key=25))
+    assert "c" not in nets
+
+
+def test_deleted_ads_leave_every_repositorys_networks(db: Database) -> None:
+    from bastion.trafficking.adstore import delete_ads
+
+    lex = load_lexicon()
+    repo = AdRepository(db)
+    ads = [_ad("p1", "202 555 0143", "Houston, TX", 0),
+           _ad("p2", "202 555 0143", "Dallas, TX", 30),
+           _ad("q1", "202 555 0177", "Austin, TX", 40),
+           _ad("q2", "202 555 0177", "Waco, TX", 50)]
+    ids = {}
+    for ad in ads:
+        with db.write() as s:
+            kept = repo.keep(s, ad, analyse_ad(ad, lex), source="test")
+            ids[ad.ad_id] = kept.network_id
+    other = AdRepository(db)  # another process, loaded before the deletion
+    assert other.read(lambda n: len(n)) == 4
+    with db.write() as s:
+        assert delete_ads(s, ["q1", "no-such-ad"]) == 1
+        assert delete_ads(s, []) == 0
+    for r in (repo, other):
+        # rebuilt without q1: p's network keeps its id; q's is named after q2 now
+        assert r.read(lambda n: len(n)) == 3
+        with db.read() as s:
+            assert r.current_network_id(s, "q1") is None
+            assert r.current_network_id(s, "p2") == ids["p1"]
+            q2 = r.current_network_id(s, "q2")
+        assert q2 is not None and q2 != ids["q1"]
+        assert [o.network_id for o in r.overview(min_size=1)] == [ids["p1"], q2]
+        assert [a.ad_id for a in r.read(lambda n: n.members(ids["p1"]))] == ["p1", "p2"]
+    # a third repository, started after the deletion, agrees
+    assert AdRepository(db).read(lambda n: n.partition()) == repo.read(
+        lambda n: n.partition())

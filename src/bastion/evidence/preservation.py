@@ -71,7 +71,6 @@ from bastion.store.audit import record_audit_event
 from bastion.store.database import Database
 from bastion.store.models import ContentItem, RetrohuntMatch
 from bastion.store.models_actions import ActionRow, CyberTipReportFileRow, CyberTipReportRow
-from bastion.store.models_ads import StoredAd
 from bastion.store.models_api import ContentVerdict
 from bastion.store.models_preservation import EvidenceExport, LegalHold, PreservedItem
 from bastion.store.models_review import Case, CaseEvent, EvidenceItem, RevealToken, User
@@ -421,7 +420,10 @@ def _forget_item(session: Session, row: PreservedItem, vault_root: Path) -> None
     session.execute(delete(ContentItem).where(ContentItem.content_id == content_id))
     # The classified ad analysed from it (its text and title are kept in plain text for
     # network linking; see docs/design-notes.md).
-    session.execute(delete(StoredAd).where(StoredAd.ad_id == content_id))
+    # (deleted through the ad store, so that every process's networks drop it too)
+    from bastion.trafficking.adstore import delete_ads
+
+    delete_ads(session, [content_id])
     # Actions about it (long delivered or dead: their maximum age is days, not a year).
     session.execute(delete(ActionRow).where(ActionRow.content_id == content_id))
     session.execute(delete(LegalHold).where(LegalHold.item_id == row.id))

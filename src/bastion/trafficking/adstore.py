@@ -11,11 +11,16 @@ ads) share::
 Rows of :class:`~bastion.store.models_ads.StoredAd` are the ads in arrival order (row id).
 Networks are not stored: on first use the repository replays the rows by id into a fresh
 :class:`~bastion.trafficking.networks.AdNetworks` (one incremental add per ad, same networks
-and ids as when they arrived), and before each new ad it catches up on rows other processes
-stored since (re-reading the last :data:`CATCH_UP_WINDOW` ids, so a row committed late, out
-of id order, is still picked up; in that case this process's network ids may differ from a
-replay's until it restarts). When the surrounding transaction fails, :meth:`discard` drops the
-in-memory networks, which are rebuilt on next use.
+and ids as when they arrived: a network is named after its oldest ad's row id), and before
+each new ad it catches up on rows other processes stored since (re-reading the last
+:data:`CATCH_UP_WINDOW` ids, so a row committed late, out of id order, is still picked up; in
+that case this process's network ids may differ from a replay's until it restarts). When the
+surrounding transaction fails, :meth:`discard` drops the in-memory networks, which are
+rebuilt on next use.
+
+Deleting ads (the purge of an item, :func:`delete_ads`) changes the store's ads generation
+(``store_meta``); every repository, in any process, notices on its next use and rebuilds its
+networks without them (ids of networks whose oldest ad is gone change; the rest stay).
 
 One repository per database in a process (:func:`shared_repository`): the API's content
 service and the review UI's network pages read the same in-memory networks. Readers go through
@@ -28,15 +33,18 @@ wrote one, else the shipped ``v1`` (:func:`active_lexicon`).
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from bastion.errors import Conflict, InvalidInput, NotFound
+from bastion.store.models import StoreMeta
 from bastion.store.models_ads import StoredAd
 from bastion.trafficking.lexicon import Lexicon, load_lexicon
 from bastion.trafficking.networks import AdNetworks, Overview, Spread
@@ -49,6 +57,8 @@ CATCH_UP_WINDOW = 1_000
 _REPLAY_CHUNK = 5_000
 
 T = TypeVar("T")
+#: ``store_meta`` key whose value changes whenever stored ads are deleted.
+GENERATION_KEY = "ads.generation"
 _SHARED_LOCK = threading.Lock()
 #: The attribute of a database object that holds its shared repository.
 _SHARED_ATTR = "_bastion_ad_repository"
@@ -64,6 +74,34 @@ def shared_repository(db: Any) -> AdRepository:
             repo = AdRepository(db)
             setattr(db, _SHARED_ATTR, repo)
         return repo
+
+
+def delete_ads(session: Session, ad_ids: list[str]) -> int:
+    """Delete the stored ads ``ad_ids`` (in ``session``'s transaction) and, when any was
+    stored, change the ads generation so that every repository rebuilds its networks
+    without them. Returns the number of ads deleted."""
+    if not ad_ids:
+        return 0
+    gone = 0
+    for k in range(0, len(ad_ids), 500):
+        result = session.execute(
+            delete(StoredAd).where(StoredAd.ad_id.in_(ad_ids[k : k + 500])))
+        gone += int(getattr(result, "rowcount", 0) or 0)
+    if gone:
+        row = session.get(StoreMeta, GENERATION_KEY, with_for_update=True)
+        value = secrets.token_hex(8)
+        if row is None:
+            session.add(StoreMeta(key=GENERATION_KEY, value=value))
+        else:
+            row.value = value
+        session.flush()
+    return gone
+
+
+def _generation(session: Session) -> str:
+    value = session.execute(
+        select(StoreMeta.value).where(StoreMeta.key == GENERATION_KEY)).scalar_one_or_none()
+    return value or ""
 
 
 def ads_dir(home: Path) -> Path:
@@ -124,11 +162,17 @@ class AdRepository:
         self._networks: AdNetworks | None = None
         self._last_id = 0
         self._overview: tuple[int, int, list[Overview]] | None = None
+        self._generation = ""
 
     def _load(self, session: Session) -> AdNetworks:
+        generation = _generation(session)
+        if self._networks is not None and generation != self._generation:
+            self._networks = None  # ads were deleted: rebuild without them
+            self._overview = None
         if self._networks is None:
             self._networks = AdNetworks(keep_text=self.keep_text)
             self._last_id = 0
+            self._generation = generation
         nets = self._networks
         low = max(0, self._last_id - CATCH_UP_WINDOW)
         while True:
@@ -140,7 +184,8 @@ class AdRepository:
                 return nets
             for row in rows:
                 if row.ad_id not in nets:
-                    nets.add(network_ad(ad_from_row(row), result_from_row(row)))
+                    nets.add(replace(network_ad(ad_from_row(row), result_from_row(row)),
+                                     key=row.id))
                 self._last_id = max(self._last_id, row.id)
             low = rows[-1].id
 
@@ -208,7 +253,7 @@ class AdRepository:
             )
             session.add(row)
             session.flush()
-            network_id = nets.add(network_ad(ad, result))
+            network_id = nets.add(replace(network_ad(ad, result), key=row.id))
             self._last_id = max(self._last_id, row.id)
             return AdResult(result.ad_id, result.score, result.indicators, result.contacts,
                             result.lexicon_version, network_id, result.notes)

@@ -19,9 +19,11 @@ Links (each symmetric, between two ads):
 
 Connected components of the link graph are networks, kept with a union-find (union by size,
 path halving): a new ad costs one lookup per contact, one PDQ range search and one LSH query,
-never a recomputation. A network's id is ``net-<n>`` where ``n`` is the arrival number of its
-oldest ad, so when two networks merge, the older id survives and the younger one is recorded
-in :attr:`AdNetworks.merged_into` (:meth:`AdNetworks.resolve` follows it). Because every link is
+never a recomputation. A network's id is ``net-<n>`` where ``n`` is the key of its oldest
+(first added) ad: :attr:`NetworkAd.key` when given (the store gives its row id, so ids stay
+the same when ads are later deleted and the rest replayed), else its arrival number. When two
+networks merge, the older id survives and the younger one is recorded in
+:attr:`AdNetworks.merged_into` (:meth:`AdNetworks.resolve` follows it). Because every link is
 a property of a pair of ads (the LSH banding is deterministic per pair), adding ads one at a
 time (:meth:`AdNetworks.add`) and in a batch (:meth:`AdNetworks.add_many`) give the same
 networks with the same ids.
@@ -81,6 +83,9 @@ class NetworkAd:
     posted_at: datetime | None = None
     indicator_ids: tuple[str, ...] = ()
     score: float = 0.0
+    #: A stable positive number naming the ad for network ids (its row id in the store);
+    #: 0: its arrival number in these networks.
+    key: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +282,8 @@ class AdNetworks:
         keep_text: keep ad texts in memory for templates (``False`` saves memory;
             templates are then None).
 
-    Raises InvalidInput for thresholds out of range, Conflict for an ``ad_id`` added twice.
+    Raises InvalidInput for thresholds out of range, Conflict for an ``ad_id`` or a ``key``
+    added twice.
     """
 
     def __init__(
@@ -316,6 +322,8 @@ class AdNetworks:
         self._size: list[int] = []
         self._members: dict[int, list[int]] = {}
         self._oldest: dict[int, int] = {}
+        self._key: list[int] = []  # per arrival number: the number in network ids
+        self._seq_of_key: dict[int, int] = {}
         self._links: dict[int, list[Link]] = {}
         #: Retired network id -> the id it merged into (the older one).
         self.merged_into: dict[str, str] = {}
@@ -330,14 +338,14 @@ class AdNetworks:
         return x
 
     def _net_id(self, root: int) -> str:
-        return f"net-{self._oldest[root] + 1}"
+        return f"net-{self._key[self._oldest[root]]}"
 
     def _root_of_id(self, network_id: str) -> int | None:
         m = re.fullmatch(r"net-(\d{1,12})", network_id)
         if m is None:
             return None
-        seq = int(m.group(1)) - 1
-        if not 0 <= seq < len(self._ads):
+        seq = self._seq_of_key.get(int(m.group(1)))
+        if seq is None:
             return None
         root = self._find(seq)
         return root if self._oldest[root] == seq else None
@@ -347,6 +355,7 @@ class AdNetworks:
         if ra == rb:
             return
         id_a, id_b = self._net_id(ra), self._net_id(rb)
+        oldest_a, oldest_b = self._oldest[ra], self._oldest[rb]
         if self._size[ra] < self._size[rb]:
             ra, rb = rb, ra
         self._parent[rb] = ra
@@ -354,8 +363,8 @@ class AdNetworks:
         self._members[ra].extend(self._members.pop(rb))
         self._oldest[ra] = min(self._oldest[ra], self._oldest.pop(rb))
         self._links.setdefault(ra, []).extend(self._links.pop(rb, []))
-        old, young = (id_a, id_b) if int(id_a[4:]) < int(id_b[4:]) else (id_b, id_a)
-        if int(young[4:]) - 1 != current:  # an ad joining is not a merge of networks
+        old, young = (id_a, id_b) if oldest_a < oldest_b else (id_b, id_a)
+        if max(oldest_a, oldest_b) != current:  # an ad joining is not a merge of networks
             self.merged_into[young] = old
 
     # -- adding --
@@ -370,7 +379,12 @@ class AdNetworks:
         if ad.ad_id in self._seq_of:
             raise Conflict(f"ad {ad.ad_id!r} is already in the networks")
         seq = len(self._ads)
+        key = ad.key if ad.key > 0 else seq + 1
+        if key in self._seq_of_key:
+            raise Conflict(f"network key {key} of ad {ad.ad_id!r} is already used")
         self._seq_of[ad.ad_id] = seq
+        self._seq_of_key[key] = seq
+        self._key.append(key)
         self._ads.append(ad if self.keep_text else _without_text(ad))
         self._parent.append(seq)
         self._size.append(1)
@@ -630,7 +644,7 @@ class AdNetworks:
 
 def _without_text(ad: NetworkAd) -> NetworkAd:
     return NetworkAd(ad.ad_id, "", ad.contacts, ad.pdq, ad.location, ad.posted_at,
-                     ad.indicator_ids, ad.score)
+                     ad.indicator_ids, ad.score, ad.key)
 
 
 def _time_key(ad: NetworkAd, order: int) -> tuple[float, int]:
