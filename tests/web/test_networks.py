@@ -196,6 +196,7 @@ def test_a_merged_away_network_redirects_to_the_surviving_one(site: Site) -> Non
     r = c.get(f"/ui/networks/{young['network_id']}", follow_redirects=False)
     assert r.status_code == 303
     assert r.headers["location"] == f"/ui/networks/{old['network_id']}"
+    assert "default-src 'self'" in r.headers["content-security-policy"]
     page = c.get(r.headers["location"])
     assert page.status_code == 200 and young["network_id"] in page.text  # "merged in"
     # the case page of an ad of the merged-away network links to the survivor

@@ -39,6 +39,7 @@ from bastion.store.models_ads import StoredAd
 from bastion.store.models_review import Case
 from bastion.trafficking.adstore import AdRepository, active_lexicon, shared_repository
 from bastion.trafficking.networks import AdNetworks, Link, Network, NetworkAd, Overview
+from bastion.web.app import HEADERS
 from bastion.web.guard import Viewer
 from bastion.web.kit import UiKit
 
@@ -339,11 +340,15 @@ def register(kit: UiKit) -> None:
         viewer = kit.viewer_of(request)
         if len(network_id) > 20 or not _NETWORK_ID.match(network_id):
             raise NotFound("no such network (ids look like net-12)")
-        current = repo().read(lambda nets: nets.resolve(network_id))
-        if current != network_id:
-            return RedirectResponse(f"{PREFIX}/networks/{current}", status_code=303,
-                                    headers={"Cache-Control": "no-store"})
-        view = repo().read(lambda nets: _view(nets, network_id))
+
+        def look(nets: AdNetworks) -> str | NetworkView:
+            current = nets.resolve(network_id)  # one lock: no merge between the two steps
+            return current if current != network_id else _view(nets, network_id)
+
+        view = repo().read(look)
+        if isinstance(view, str):
+            return RedirectResponse(f"{PREFIX}/networks/{view}", status_code=303,
+                                    headers=HEADERS)
         show = sees_text(viewer)
         with kit.db.write() as s:
             case_of = _cases_of(s, [a.ad_id for a in view.members])
