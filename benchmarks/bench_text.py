@@ -1,8 +1,9 @@
 """URL lists and keyword lists over synthetic posts: throughput per core and freshness.
 
 Run: ``.venv/bin/python benchmarks/bench_text.py [--megabytes 50] [--re-megabytes 10]``
-(``--megabytes 1024`` for the 1 GB run of issue 7; the posts are generated batch by batch,
-never held whole in memory).
+(``--megabytes 1024`` for the 1 GB run of issue 7: about 6 minutes on the shared machine,
+most of it generating posts; the posts are generated batch by batch, never held whole in
+memory, only the ``--re-megabytes`` sample is kept).
 
 What it measures, single-threaded (MB are megabytes of UTF-8 text; "per core" divides by the
 process's CPU seconds):
