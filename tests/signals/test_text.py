@@ -243,3 +243,18 @@ def test_normalise_equals_reference_edge_cases(raw: str) -> None:
     nt = normalise(raw)
     assert nt.text == ref.text
     assert _spans(nt, len(nt.text)) == list(zip(ref.start, ref.end, strict=True))
+
+
+def test_many_substitution_candidates_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every position a candidate (``a1a1...``): windows are found chunk by chunk, with the
+    same result as the reference."""
+    import bastion.signals.text as text_mod
+
+    monkeypatch.setattr(text_mod, "_WINDOW_CHUNK", 7)
+    for raw in ["a1" * 300, "1a" * 150 + " " + "x3" * 100 + "$" * 5 + "b7" * 40]:
+        ref = ref_normalise(raw)
+        nt = normalise(raw)
+        assert nt.text == ref.text
+        assert _spans(nt, len(nt.text)) == list(zip(ref.start, ref.end, strict=True))
+    big = normalise("a1" * 400_000)  # 800,000 candidates, well within memory
+    assert big.text == "ai" * 400_000

@@ -430,10 +430,20 @@ _LEET_DIGITS = np.array([ord(_LEET.get(chr(48 + d), chr(48 + d))) for d in range
                         dtype=np.uint32)
 
 
+#: Positions whose token windows are found together (bounds the work arrays to about
+#: ``_WINDOW_CHUNK * (2 * _REACH + 1)`` elements, whatever the number of candidates).
+_WINDOW_CHUNK = 4096
+
+
 def _token_windows(c: ClsArray, at: IntArray) -> tuple[IntArray, IntArray]:
     """The token (run of WORD characters) around each position in ``at``, looking at most
     ``_REACH`` characters away on each side: ``(starts, ends)``. Position ``i`` itself is in
     its window whether or not it is a word character."""
+    if len(at) > _WINDOW_CHUNK:
+        parts = [_token_windows(c, at[k : k + _WINDOW_CHUNK])
+                 for k in range(0, len(at), _WINDOW_CHUNK)]
+        return (np.concatenate([p[0] for p in parts]),
+                np.concatenate([p[1] for p in parts]))
     n = len(c)
     offsets = np.arange(-_REACH, _REACH + 1, dtype=np.int64)
     idx = at[:, None] + offsets
