@@ -54,6 +54,7 @@ import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -370,18 +371,25 @@ def _to_text(codes: CpArray) -> str:
     return codes.astype("<u4", copy=False).tobytes().decode("utf-32-le", "surrogatepass")
 
 
+def _lookup(table: npt.NDArray[Any], codes: CpArray) -> npt.NDArray[Any]:
+    """``table[codes]`` for code points (all below ``len(table)`` == 0x110000): ``take``
+    without its bounds check ("wrap" never wraps here) is about three times faster than
+    indexing."""
+    return np.take(table, codes, mode="wrap")
+
+
 def _fold(codes: CpArray) -> tuple[CpArray, _Stage | None]:
     """Step 1: folded code points and, if any character was deleted or expanded, the stage
     that maps them back (else None: one to one)."""
     t = _tables()
-    f = t.fold[codes]
+    f = _lookup(t.fold, codes)
     odd_mask = f >= _EXPANDED
     odd = np.flatnonzero(odd_mask)
     if len(odd) == 0:
         return f, None
     if (f[odd] == _UNKNOWN).any():
         t.learn(codes[odd][f[odd] == _UNKNOWN])
-        f = t.fold[codes]
+        f = _lookup(t.fold, codes)
         odd_mask = f >= _EXPANDED
         odd = np.flatnonzero(odd_mask)
         if len(odd) == 0:
@@ -536,7 +544,7 @@ def _normalise_codes(codes: CpArray) -> tuple[CpArray, ClsArray, tuple[_Stage, .
     back to ``codes``)."""
     f, fold_stage = _fold(codes)
     stages: tuple[_Stage, ...] = () if fold_stage is None else (fold_stage,)
-    c = _tables().cls[f]
+    c = _lookup(_tables().cls, f)
     delete = _spacing_deletions(c)
     gone = np.flatnonzero(delete)
     if len(gone):
