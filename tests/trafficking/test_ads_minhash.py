@@ -75,3 +75,23 @@ def test_jaccard_matches_python_sets() -> None:
     empty = np.zeros(0, np.uint32)
     assert jaccard(empty, empty) == 0.0
     assert jaccard(empty, np.array([1], np.uint32)) == 0.0
+
+
+def test_query_array_is_the_sorted_query_set_with_large_buckets(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(minhash, "MIN_BUFFER", 64)  # merge into the arrays often
+    rng = np.random.default_rng(9)
+    index = BandIndex(8, 2)
+    # few distinct signature values: many items share buckets (large buckets)
+    sigs = rng.integers(0, 3, (600, 16), dtype=np.uint64).astype(np.uint32)
+    for item, sig in enumerate(sigs):
+        keys = index.keys(sig)
+        if item % 37 == 0:
+            got = index.query_array(keys)
+            assert got.dtype == np.int64
+            assert got.tolist() == sorted(index.query(keys))
+        index.insert(item, keys)
+    for sig in rng.integers(0, 3, (50, 16), dtype=np.uint64).astype(np.uint32):
+        keys = index.keys(sig)
+        assert index.query_array(keys).tolist() == sorted(index.query(keys))
+    assert BandIndex(8, 2).query_array(index.keys(sigs[0])).size == 0

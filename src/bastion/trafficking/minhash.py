@@ -155,6 +155,38 @@ class BandIndex:
                         out.update(more.get(k, ()))
         return out
 
+    def query_array(self, keys: U64) -> npt.NDArray[np.int64]:
+        """The items of :meth:`query` as a sorted array of distinct ints (vectorised: cheap
+        when buckets are large)."""
+        parts: list[npt.NDArray[np.int64]] = []
+        if self._keys.size:
+            lo = np.searchsorted(self._keys, keys, side="left")
+            hi = np.searchsorted(self._keys, keys, side="right")
+            n = hi - lo
+            hit = n > 0
+            if hit.any():
+                lo_h, n_h = lo[hit], n[hit]
+                # positions lo_j .. lo_j + n_j - 1 of every hit bucket j, in one arange
+                shift = lo_h - (np.cumsum(n_h) - n_h)
+                idx = np.repeat(shift, n_h) + np.arange(int(n_h.sum()))
+                parts.append(self._items[idx])
+        buf = self._buf
+        if buf:
+            more = self._buf_more
+            extra: list[int] = []
+            for k in keys.tolist():
+                first = buf.get(k)
+                if first is not None:
+                    extra.append(first)
+                    if more:
+                        extra.extend(more.get(k, ()))
+            if extra:
+                parts.append(np.array(extra, np.int64))
+        if not parts:
+            return np.zeros(0, np.int64)
+        out: npt.NDArray[np.int64] = np.unique(np.concatenate(parts))
+        return out
+
     def nbytes(self) -> int:
         """Bytes of the sorted arrays (the dict of recent insertions not counted)."""
         return int(self._keys.nbytes + self._items.nbytes)

@@ -62,6 +62,12 @@ MAX_LINKS_PER_KIND = 4
 #: verified exactly: the agreement of 128 values has a standard deviation of at most 0.045,
 #: so a pair at the threshold falls this low with probability below 1e-7.
 SIGNATURE_MARGIN = 0.25
+#: Signature values compared first when an ad has many LSH candidates: a candidate with too
+#: few agreements among them is dropped before the full comparison. The bound is the largest
+#: whose miss probability for a pair at ``text_threshold`` is below :data:`PREFILTER_MISS`
+#: (binomial; 2 of 32 at a threshold of 0.5, missing 7.7e-9); 0 disables the first step.
+PREFILTER_VALUES = 32
+PREFILTER_MISS = 1e-7
 
 _WORD_RE = re.compile(r"\w+")
 _FEATURELESS = ("0" * 64, "f" * 64)
@@ -167,6 +173,17 @@ class Network:
             "links": [lk.to_json() for lk in self.links],
             "merged_ids": list(self.merged_ids),
         }
+
+
+def _prefilter_bound(p: float, n: int = PREFILTER_VALUES, miss: float = PREFILTER_MISS) -> int:
+    """The largest ``m`` with ``P(Binomial(n, p) < m) < miss`` (0 when none)."""
+    m, below = 0, 0.0
+    while m < n:
+        below += math.comb(n, m) * p**m * (1 - p) ** (n - m)
+        if below >= miss:
+            return m
+        m += 1
+    return m
 
 
 def span_days(first: datetime | None, last: datetime | None) -> float:
@@ -306,6 +323,7 @@ class AdNetworks:
         self.min_shingles = min_shingles
         # signature values (of NUM_PERM) that must agree before a candidate is verified
         self._min_agree = math.ceil((text_threshold - SIGNATURE_MARGIN) * NUM_PERM - 1e-9)
+        self._prefilter_min = _prefilter_bound(text_threshold)
         self.keep_text = keep_text
         self._lsh = BandIndex(*lsh_bands)
         self._hasher = MinHasher(NUM_PERM, seed=1)
@@ -314,9 +332,11 @@ class AdNetworks:
         self._ads: list[NetworkAd] = []
         self._seq_of: dict[str, int] = {}
         self._shingles: list[npt.NDArray[np.uint32] | None] = []
-        # low 16 bits of each ad's MinHash signature (row = arrival number), to skip exact
-        # verification of candidates that clearly differ (SIGNATURE_MARGIN)
-        self._sig16: npt.NDArray[np.uint16] = np.zeros((1024, NUM_PERM), np.uint16)
+        # low 8 bits of each ad's MinHash signature (row = arrival number), to skip exact
+        # verification of candidates that clearly differ (SIGNATURE_MARGIN); values of two
+        # different minima agree by chance with probability 1/256, which only raises the
+        # agreement, so the shortcut never drops a pair that 64-bit values would keep
+        self._sig8: npt.NDArray[np.uint8] = np.zeros((1024, NUM_PERM), np.uint8)
         self._contact_first: dict[tuple[str, str], int] = {}
         self._parent: list[int] = []
         self._size: list[int] = []
@@ -400,11 +420,11 @@ class AdNetworks:
             return None, None
         self._shingles.append(sh)
         sig = self._hasher.signature(sh)
-        if seq >= self._sig16.shape[0]:
-            grown = np.zeros((max(seq + 1, 2 * self._sig16.shape[0]), NUM_PERM), np.uint16)
-            grown[: self._sig16.shape[0]] = self._sig16
-            self._sig16 = grown
-        self._sig16[seq] = sig.astype(np.uint16)
+        if seq >= self._sig8.shape[0]:
+            grown = np.zeros((max(seq + 1, 2 * self._sig8.shape[0]), NUM_PERM), np.uint8)
+            grown[: self._sig8.shape[0]] = self._sig8
+            self._sig8 = grown
+        self._sig8[seq] = sig.astype(np.uint8)
         return sh, self._lsh.keys(sig)
 
     def _contact_links(self, seq: int, ad: NetworkAd) -> list[tuple[int, LinkKind, str]]:
@@ -448,17 +468,21 @@ class AdNetworks:
             self._photo_owner.extend([seq] * len(hashes))
         sh, mh = self._text_of(ad, seq)
         if sh is not None and mh is not None:
-            links.extend(self._verified_text_links(seq, sh, sorted(self._lsh.query(mh))))
+            links.extend(self._verified_text_links(seq, sh, self._lsh.query_array(mh)))
             self._lsh.insert(seq, mh)
         self._record(seq, links)
         return self._net_id(self._find(seq))
 
     def _verified_text_links(
-        self, seq: int, sh: npt.NDArray[np.uint32], candidates: Iterable[int]
+        self, seq: int, sh: npt.NDArray[np.uint32], cands: npt.NDArray[np.int64]
     ) -> list[tuple[int, LinkKind, str]]:
-        cands = np.fromiter(candidates, np.int64)
         if cands.size > 4:
-            agree = np.count_nonzero(self._sig16[cands] == self._sig16[seq], axis=1)
+            mine = self._sig8[seq]
+            if cands.size > 64 and self._prefilter_min:
+                first = self._sig8[cands, :PREFILTER_VALUES]
+                agree = np.count_nonzero(first == mine[:PREFILTER_VALUES], axis=1)
+                cands = cands[agree >= self._prefilter_min]
+            agree = np.count_nonzero(self._sig8[cands] == mine, axis=1)
             cands = cands[agree >= self._min_agree]
         others: list[int] = []
         arrays: list[npt.NDArray[np.uint32]] = []
@@ -516,8 +540,8 @@ class AdNetworks:
         for seq, _, mh in mhs:
             self._lsh.insert(seq, mh)
         for seq, sh, mh in mhs:
-            cands = sorted(c for c in self._lsh.query(mh) if c < seq)
-            links[seq].extend(self._verified_text_links(seq, sh, cands))
+            cands = self._lsh.query_array(mh)
+            links[seq].extend(self._verified_text_links(seq, sh, cands[cands < seq]))
         for seq in seqs:
             self._record(seq, links[seq])
         return [self._net_id(self._find(s)) for s in seqs]
