@@ -95,3 +95,54 @@ def test_query_array_is_the_sorted_query_set_with_large_buckets(
         keys = index.keys(sig)
         assert index.query_array(keys).tolist() == sorted(index.query(keys))
     assert BandIndex(8, 2).query_array(index.keys(sigs[0])).size == 0
+
+
+def test_prefilter_bound_is_binomial() -> None:
+    from bastion.trafficking.networks import _prefilter_bound
+
+    assert _prefilter_bound(0.5) == 2  # P(< 2 of 32) = 7.7e-9; P(< 3) = 1.2e-7
+    assert _prefilter_bound(0.3) == 0  # no safe bound: the first step is skipped
+    assert _prefilter_bound(1.0) == 32
+    bounds = [_prefilter_bound(p / 20) for p in range(1, 21)]
+    assert bounds == sorted(bounds)
+
+
+def test_many_candidates_keep_every_pair_at_the_threshold() -> None:
+    """Hundreds of ads sharing boilerplate (LSH candidates of each other, Jaccard ~0.4, so
+    the two-step pre-filter runs) and near-duplicates among them (Jaccard ~0.8, LSH
+    candidates with probability ~1): the networks are those of the exact Jaccard graph."""
+    from itertools import combinations
+
+    from bastion.trafficking.networks import AdNetworks, NetworkAd, shingle_hashes
+
+    rng = np.random.default_rng(21)
+    vocab = [f"w{i}" for i in range(5000)]
+    shared = " ".join(vocab[:30])
+    texts: list[str] = []
+    for k in range(260):
+        own = rng.choice(len(vocab) - 30, 20, replace=False) + 30
+        texts.append(f"{shared} " + " ".join(vocab[i] for i in own))
+        if k % 10 == 0:  # a near-duplicate: two of its words changed
+            words = texts[-1].split()
+            for i in rng.choice(len(words), 2, replace=False):
+                words[i] = f"x{k}_{i}"
+            texts.append(" ".join(words))
+    nets = AdNetworks()
+    for i, t in enumerate(texts):
+        nets.add(NetworkAd(f"a{i}", t))
+    sh = [shingle_hashes(t) for t in texts]
+    parent = list(range(len(texts)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for i, j in combinations(range(len(texts)), 2):
+        if jaccard(sh[i], sh[j]) >= 0.5:
+            parent[find(i)] = find(j)
+    groups: dict[int, set[str]] = {}
+    for i in range(len(texts)):
+        groups.setdefault(find(i), set()).add(f"a{i}")
+    assert sorted(map(sorted, nets.partition())) == sorted(map(sorted, groups.values()))
+    assert sum(1 for g in groups.values() if len(g) > 1) >= 20
