@@ -89,3 +89,26 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             yellow=True,
             bold=True,
         )
+
+
+#: Background threads a test must not leave running (they would poll a dropped store).
+_BACKGROUND = ("bastion-matcher", "bastion-follower", "bastion-actions", "bastion-maintenance")
+
+
+@pytest.fixture(autouse=True)
+def _no_background_thread_outlives_its_test() -> Iterator[None]:
+    """Fail a test that leaves a matcher, follower, outbox or maintenance thread running
+    (a service it started and never closed)."""
+    import threading
+    import time
+
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    deadline = time.monotonic() + 3.0
+    while True:
+        left = [t for t in threading.enumerate()
+                if t.ident not in before and t.name in _BACKGROUND and t.is_alive()]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not left, f"background threads still running after the test: {[t.name for t in left]}"

@@ -56,11 +56,13 @@ class Env:
                         for role in ("reviewer", "auditor", "admin")}
             self.ids["reviewer2"] = users.create(s, name="reviewer2", role="reviewer",
                                                  password=PW, actor="test").id
+        self.clients: list[TestClient] = []
         self.app = create_app(self.settings, db=db)
 
     def client(self, name: str | None = None) -> TestClient:
         c = TestClient(self.app, raise_server_exceptions=False)
         c.__enter__()
+        self.clients.append(c)
         if name is not None:
             r = sign_in(c, name, PW)
             assert r.status_code == 303, r.text
@@ -93,7 +95,10 @@ class Env:
 
 @pytest.fixture
 def env(db: Database, tmp_path: Path) -> Iterator[Env]:
-    yield Env(db, tmp_path)
+    made = Env(db, tmp_path)
+    yield made
+    for c in made.clients:  # stop each app's matcher and background threads
+        c.__exit__(None, None, None)
 
 
 def test_decision_form_records_annotations_and_urgency(env: Env) -> None:

@@ -64,11 +64,13 @@ class Ui:
             for word in ("example", "\u05e9\u05dc\u05d5\u05dd"):
                 banks.add_entry(s, name="keywords", fields={"signal_type": "keyword",
                                                             "value": word})
+        self.clients: list[TestClient] = []
         self.app = create_app(self.settings, db=db)
 
     def client(self, name: str) -> TestClient:
         c = TestClient(self.app, raise_server_exceptions=False)
         c.__enter__()
+        self.clients.append(c)
         r = sign_in(c, name, PW)
         assert r.status_code == 303, r.text
         return c
@@ -85,7 +87,10 @@ class Ui:
 
 @pytest.fixture
 def ui(db: Database, tmp_path: Path) -> Iterator[Ui]:
-    yield Ui(db, tmp_path)
+    made = Ui(db, tmp_path)
+    yield made
+    for c in made.clients:  # stop each app's matcher and background threads
+        c.__exit__(None, None, None)
 
 
 _MARK = re.compile(r'<mark class="([^"]+)" title="([^"]*)" data-refs="([^"]*)">(.*?)</mark>',

@@ -38,11 +38,19 @@ class Ui:
             for role in ("reviewer", "auditor", "admin"):
                 users.create(s, name=role, role=role, password=PW, actor="test")
             users.create(s, name="reviewer2", role="reviewer", password=PW, actor="test")
+        self.clients: list[TestClient] = []
         self.app = create_app(self.settings, db=db)
+
+    def close(self) -> None:
+        """Leave every client made (stops the app's matcher and background threads)."""
+        for c in self.clients:
+            c.__exit__(None, None, None)
+        self.clients.clear()
 
     def client(self) -> TestClient:
         c = TestClient(self.app, raise_server_exceptions=False)
         c.__enter__()
+        self.clients.append(c)
         return c
 
     def upload(self, c: TestClient, content_id: str = "post-1") -> dict[str, Any]:
@@ -61,7 +69,9 @@ class Ui:
 
 @pytest.fixture
 def ui(db: Database, tmp_path: Path) -> Iterator[Ui]:
-    yield Ui(db, tmp_path)
+    made = Ui(db, tmp_path)
+    yield made
+    made.close()
 
 
 def _signed_in(ui: Ui, name: str) -> TestClient:
@@ -229,10 +239,10 @@ def test_hashes_only_case_fetches_media_from_the_platform(db: Database, tmp_path
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    ui = Ui(db, tmp_path, media_endpoint=f"http://127.0.0.1:{server.server_port}"
+                                         "/media/{content_id}",
+            media_endpoint_token="s3cret")
     try:
-        ui = Ui(db, tmp_path, media_endpoint=f"http://127.0.0.1:{server.server_port}"
-                                             "/media/{content_id}",
-                media_endpoint_token="s3cret")
         c = _signed_in(ui, "reviewer")
         hashed = ui.app.state.services.content.hash(original)
         sigs = [s.to_json() for s in hashed.signals if s.variant.kind == "stored"]
@@ -256,6 +266,7 @@ def test_hashes_only_case_fetches_media_from_the_platform(db: Database, tmp_path
         assert r.status_code == 502 and "does not match" in r.text
         assert c.get(f"/ui/media/{ids['wrong']}/preview").status_code == 404
     finally:
+        ui.close()
         server.shutdown()
 
 
@@ -280,14 +291,17 @@ def test_admin_manages_users_reviewers_cannot(ui: Ui) -> None:
 
 def test_break_prompt_after_reveals(db: Database, tmp_path: Path) -> None:
     ui = Ui(db, tmp_path, break_after_reveals=1)
-    c = _signed_in(ui, "reviewer")
-    case_id = ui.upload(c)["case_id"]
-    page = c.get(f"/ui/cases/{case_id}")
-    assert "Please take a break" not in page.text
-    c.post(f"/ui/cases/{case_id}/reveal", data={"csrf": form_token(page.text)})
-    assert "Please take a break" in c.get("/ui/queue").text
-    adm = _signed_in(ui, "admin")
-    assert "<td>reviewer</td><td>1</td>" in adm.get("/ui/admin").text  # exposure totals
+    try:
+        c = _signed_in(ui, "reviewer")
+        case_id = ui.upload(c)["case_id"]
+        page = c.get(f"/ui/cases/{case_id}")
+        assert "Please take a break" not in page.text
+        c.post(f"/ui/cases/{case_id}/reveal", data={"csrf": form_token(page.text)})
+        assert "Please take a break" in c.get("/ui/queue").text
+        adm = _signed_in(ui, "admin")
+        assert "<td>reviewer</td><td>1</td>" in adm.get("/ui/admin").text  # exposure totals
+    finally:
+        ui.close()
 
 
 def test_bad_ids_and_filters_are_clear_errors(ui: Ui) -> None:
