@@ -275,3 +275,21 @@ def test_multipart_boundary_is_case_sensitive(api: Api) -> None:
         **api.h("content:submit"), "content-type": "multipart/form-data; boundary=BenchBoundary"})
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "match"
+
+
+def test_publicly_available_is_kept_from_multipart_and_json(api: Api) -> None:
+    h = api.h("content:submit")
+    r = api.client.post("/v1/content", headers=h, files={"file": ("b.jpg", BRIDGE.read_bytes())},
+                        data={"content_id": "pub-1", "publicly_available": "true"})
+    assert r.status_code == 200, r.text
+    r = api.client.post("/v1/content", headers=h, json={
+        "content_id": "pub-2", "publicly_available": False,
+        "signals": [{"type": "md5", "value": "0" * 32}]})
+    assert r.status_code == 200, r.text
+    r = api.client.post("/v1/content", headers=h, files={"file": ("b.jpg", BRIDGE.read_bytes())},
+                        data={"content_id": "pub-3", "publicly_available": "perhaps"})
+    assert r.status_code == 422 and "publicly_available" in r.text
+    with api.db.read() as s:
+        meta = dict(s.execute(select(ContentVerdict.content_id, ContentVerdict.meta)).all())
+    assert meta["pub-1"]["publicly_available"] is True
+    assert meta["pub-2"]["publicly_available"] is False

@@ -115,8 +115,8 @@ def test_reports_from_cases_every_kind_and_viewed_files(db: Database, tmp_path: 
                                                         fake: FakeCyberTipline) -> None:
     env = Env(db, tmp_path, fake.url)
     try:
-        a1 = env.submit("aaa-orig.jpg", "post-a1", "user-a")
-        a2 = env.submit("blur-a-little.jpg", "post-a2", "user-a")
+        a1 = env.submit("aaa-orig.jpg", "post-a1", "user-a", publicly_available=True)
+        a2 = env.submit("blur-a-little.jpg", "post-a2", "user-a", publicly_available=False)
         a3 = env.submit("sharpen-a-little.jpg", "post-a3", "user-a", original_hashes=
                         OriginalHashes(md5="ab" * 16))
         b1 = env.submit("high-contrast.jpg", "post-b1", "user-b")
@@ -175,17 +175,22 @@ def test_reports_from_cases_every_kind_and_viewed_files(db: Database, tmp_path: 
         snap = fake.snapshot()
         assert snap["invalid_documents"] == []
         viewed: dict[str, str] = {}
+        public: dict[str, list[str]] = {}
         md5s: dict[str, list[str]] = {}
         for rep in snap["reports"].values():
             assert rep["finished"]
             for f in rep["files"].values():
                 doc = f["fileinfo"].encode()
                 viewed[f["name"]] = element_texts(doc, ".//fileViewedByEsp")[0]
+                public[f["name"]] = element_texts(doc, ".//publiclyAvailable")
                 md5s[f["name"]] = element_texts(doc, ".//originalFileHash")
         names = {cid: next(n for n in viewed if n.startswith(f"case-{cid}-"))
                  for cid in (a1, a2, a3, b1, c1)}
         assert {cid: viewed[n] for cid, n in names.items()} == {
             a1: "false", a2: "true", a3: "false", b1: "false", c1: "false"}
+        # publiclyAvailable as the platform said at submission; left out where it did not
+        assert {cid: public[n] for cid, n in names.items()} == {
+            a1: ["true"], a2: ["false"], a3: [], b1: [], c1: []}
         # the platform's pre-transcode hash where it sent one, else Bastion's
         assert md5s[names[a3]] == ["ab" * 16]
         assert hashlib.md5((MODS / "aaa-orig.jpg").read_bytes()).hexdigest() in md5s[names[a1]]

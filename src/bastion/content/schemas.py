@@ -70,6 +70,11 @@ class ContentMeta(BaseModel):
         default=None, max_length=MAX_URL_CHARS, description="Where shown; never fetched"
     )
     original_hashes: OriginalHashes | None = None
+    publicly_available: bool | None = Field(
+        default=None,
+        description="Whether the item was visible to the public on the platform (not only to "
+        "chosen users); a CyberTipline report's publiclyAvailable",
+    )
     text: str | None = Field(
         default=None, max_length=MAX_TEXT_CHARS,
         description="Caption or ad text; kept (encrypted) only when the item opens a case "

@@ -330,6 +330,8 @@ def build_incident(
             content_id=c.content_id, uploaded_at=uploaded,
             location_of_file=str(url) if url else None,
             viewed_by_esp=cid in revealed,
+            publicly_available=meta.get("publicly_available")
+            if isinstance(meta.get("publicly_available"), bool) else None,
             industry_classification=c.classification if c.decision == "csam"  # type: ignore[arg-type]
             and c.classification in ("A1", "A2", "B1", "B2") else None,
             original_hashes=hashes, upload_ip=ip,

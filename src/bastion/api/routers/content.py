@@ -58,6 +58,8 @@ _FORM_SCHEMA: dict[str, Any] = {
         "port": {"type": "integer", "minimum": 0, "maximum": 65535},
         "published_url": {"type": "string", "maxLength": 2048},
         "original_hashes": {"type": "string", "description": "JSON object: md5, sha1, sha256"},
+        "publicly_available": {"type": "boolean",
+                               "description": "Visible to the public on the platform"},
         "text": {"type": "string"},
         "links": {"type": "array", "items": {"type": "string"}},
         "title": {"type": "string", "description": "Classified ad's title (an ad field)"},
