@@ -177,11 +177,16 @@ def run_paced(url: str, script: str, rate: float, seconds: int, connections: int
               tmp: Path) -> dict[str, float]:
     """Latency at about ``rate`` requests/s: each connection's cycle is its delay plus the
     response time, so a 3 s calibration run measures the response time at the first guess
-    (``connections / rate``) and the delay is shortened by it for the measured run."""
-    first = connections * 1000.0 / rate
-    r = run_wrk(url, paced(script, first), 3, connections, tmp)
-    cycle_ms = connections * 1000.0 / max(r["rps"], 1.0)
-    delay = first - max(0.0, cycle_ms - first)
+    (``connections / rate``) and the delay is corrected by it, up to 3 times, for the
+    measured run."""
+    target_cycle = connections * 1000.0 / rate
+    delay = target_cycle
+    for _ in range(3):  # calibrate: the response time adds to each connection's cycle
+        r = run_wrk(url, paced(script, delay), 3, connections, tmp)
+        if abs(r["rps"] - rate) <= 0.03 * rate:
+            break
+        cycle_ms = connections * 1000.0 / max(r["rps"], 1.0)
+        delay = max(0.0, delay + target_cycle - cycle_ms)
     return run_wrk(url, paced(script, delay), seconds, connections, tmp)
 
 
