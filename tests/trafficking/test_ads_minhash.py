@@ -146,3 +146,38 @@ def test_many_candidates_keep_every_pair_at_the_threshold() -> None:
         groups.setdefault(find(i), set()).add(f"a{i}")
     assert sorted(map(sorted, nets.partition())) == sorted(map(sorted, groups.values()))
     assert sum(1 for g in groups.values() if len(g) > 1) >= 20
+
+
+def test_query_recent_takes_the_latest_items_of_each_bucket(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against a brute force: per bucket key, the ``limit`` last inserted items (below
+    ``before`` when given), from the sorted arrays and the dict of recent insertions alike."""
+    monkeypatch.setattr(minhash, "MIN_BUFFER", 64)
+    rng = np.random.default_rng(12)
+    index = BandIndex(8, 2)
+    buckets: dict[int, list[int]] = {}
+    sigs = rng.integers(0, 3, (500, 16), dtype=np.uint64).astype(np.uint32)
+
+    def brute(keys: np.ndarray, limit: int, before: int | None) -> list[int]:
+        out: set[int] = set()
+        for k in keys.tolist():
+            items = [i for i in buckets.get(k, []) if before is None or i < before]
+            out.update(items[-limit:])
+        return sorted(out)
+
+    for item, sig in enumerate(sigs):
+        keys = index.keys(sig)
+        if item % 23 == 0:
+            for limit in (1, 3, 40):
+                assert index.query_recent(keys, limit).tolist() == brute(keys, limit, None)
+                cut = item // 2
+                assert index.query_recent(keys, limit, before=cut).tolist() == brute(
+                    keys, limit, cut)
+        index.insert(item, keys)
+        for k in keys.tolist():
+            buckets.setdefault(k, []).append(item)
+    keys = index.keys(sigs[7])
+    assert index.query_recent(keys, 10**6).tolist() == index.query_array(keys).tolist()
+    assert index.query_recent(keys, 2).size <= 2 * 8
+    with pytest.raises(InvalidInput):
+        index.query_recent(keys, 0)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bastion.errors import Conflict, NotFound
+from bastion.errors import Conflict, InvalidInput, NotFound
 from bastion.signals.pdq import hamming, pdq_hash
 from bastion.trafficking.lexicon import load_lexicon
 from bastion.trafficking.networks import AdNetworks, NetworkAd, jaccard, shingle_hashes
@@ -199,3 +199,48 @@ def test_summaries_of_a_synthetic_corpus() -> None:
         assert js["first_seen"] <= js["last_seen"]
         assert js["cities"] and js["movement"]
         assert js["template"] is not None
+
+
+def _crowded_corpus() -> list[NetworkAd]:
+    """700 ads sharing 30 words of boilerplate (crowded LSH buckets), among which one
+    template network of 120 near-duplicate ads (every sixth ad, two words changed each)."""
+    rng = np.random.default_rng(5)
+    vocab = [f"w{i}" for i in range(6000)]
+    shared = " ".join(vocab[:30])
+    template = [f"t{i}" for i in range(40)]
+    ads: list[NetworkAd] = []
+    for k in range(700):
+        if k % 6 == 0:
+            words = list(template)
+            for i in rng.choice(len(words), 2, replace=False):
+                words[i] = f"x{k}_{i}"
+            text = f"{shared} " + " ".join(words)
+        else:
+            own = rng.choice(len(vocab) - 30, 25, replace=False) + 30
+            text = f"{shared} " + " ".join(vocab[i] for i in own)
+        ads.append(NetworkAd(f"c{k:04d}", text))
+    return ads
+
+
+def test_crowded_buckets_keep_a_large_template_network_and_order_equality() -> None:
+    """With few candidates per bucket (``bucket_recent=4``) a 120-ad template network spread
+    among 580 ads of shared boilerplate is still one network, the others stay apart, and one
+    at a time, all at once and half/half give the same networks."""
+    ads = _crowded_corpus()
+    one = AdNetworks(bucket_recent=4)
+    for a in ads:
+        one.add(a)
+    batch = AdNetworks(bucket_recent=4)
+    batch.add_many(ads)
+    half = AdNetworks(bucket_recent=4)
+    half.add_many(ads[:350])
+    for a in ads[350:]:
+        half.add(a)
+    expected = {frozenset(a.ad_id for k, a in enumerate(ads) if k % 6 == 0)}
+    expected |= {frozenset([a.ad_id]) for k, a in enumerate(ads) if k % 6}
+    assert set(one.partition()) == expected
+    assert one.partition() == batch.partition() == half.partition()
+    assert [one.network_of(a.ad_id) for a in ads] == [batch.network_of(a.ad_id) for a in ads]
+    assert AdNetworks(bucket_recent=4).add_many(ads) == [half.network_of(a.ad_id) for a in ads]
+    with pytest.raises(InvalidInput):
+        AdNetworks(bucket_recent=0)

@@ -79,3 +79,29 @@ def test_fictional_ranges_only() -> None:
         assert p.e164[5:9] == "5550" and 100 <= int(p.e164[8:]) <= 199
     for p in fictional_phones("GB"):
         assert p.groups[1] in ("7946", "496", "498", "9649")
+
+
+def test_numbers_are_never_reused_once_the_ranges_run_out() -> None:
+    """Beyond the 13,000 UK fictional numbers: each number belongs to one ad or one network,
+    the rest get an e-mail address of their own (or their network's), and a phone-linked
+    network without a number left is linked (and labelled) by e-mail instead."""
+    import re
+
+    cfg = SyntheticConfig(networks=4500, network_size=(3, 5), singles=1000, legal=1000,
+                          uk_share=1.0)  # networks alone need about 13,500 numbers
+    synth = generate(cfg, seed=4)
+    assert generate(cfg, seed=4)[-5:] == synth[-5:]
+    owner: dict[str, str] = {}
+    for s in synth:
+        contacts = {p.e164 for p in s.phones}
+        contacts |= set(re.findall(r"[\w.]+@example\.com", s.ad.text))
+        assert contacts, s.ad.text
+        who = s.network or s.ad.ad_id
+        for c in contacts:
+            assert owner.setdefault(c, who) == who, (c, who)
+    phones = {p.e164 for s in synth for p in s.phones}
+    assert len(phones) == len(_phones("GB"))  # every number used, none twice
+    assert all(not s.phones for s in synth if s.network is None)
+    late = [s for s in synth if s.network is not None and not s.phones]
+    assert late and all(s.link != "phone" for s in late)
+    assert {s.link for s in late} >= {"email"}

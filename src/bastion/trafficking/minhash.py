@@ -187,6 +187,52 @@ class BandIndex:
         out: npt.NDArray[np.int64] = np.unique(np.concatenate(parts))
         return out
 
+    def query_recent(self, keys: U64, limit: int, before: int | None = None
+                     ) -> npt.NDArray[np.int64]:
+        """Like :meth:`query_array`, but from each bucket only its ``limit`` most recently
+        inserted items (and, with ``before``, only items below ``before``; items of a bucket
+        must then have been inserted in increasing order, as :class:`AdNetworks` does with
+        arrival numbers). Bounds the candidates of a query to ``bands * limit`` however
+        crowded the buckets of common wording get. Raises InvalidInput for ``limit`` < 1."""
+        if limit < 1:
+            raise InvalidInput("limit must be positive")
+        take = np.full(keys.size, limit, np.int64)
+        extra: list[int] = []
+        buf = self._buf
+        if buf:
+            more = self._buf_more
+            for j, k in enumerate(keys.tolist()):
+                first = buf.get(k)
+                if first is None:
+                    continue
+                items = [first, *more.get(k, ())]
+                if before is not None:
+                    items = [i for i in items if i < before]
+                got = items[-limit:]
+                extra.extend(got)
+                take[j] -= len(got)
+        parts: list[npt.NDArray[np.int64]] = []
+        if self._keys.size:
+            lo = np.searchsorted(self._keys, keys, side="left")
+            hi = np.searchsorted(self._keys, keys, side="right")
+            if before is not None:
+                for j in np.flatnonzero(hi > lo).tolist():
+                    hi[j] = lo[j] + int(np.searchsorted(self._items[lo[j]:hi[j]], before))
+            lo = np.maximum(lo, hi - take)
+            n = hi - lo
+            hit = n > 0
+            if hit.any():
+                lo_h, n_h = lo[hit], n[hit]
+                shift = lo_h - (np.cumsum(n_h) - n_h)
+                idx = np.repeat(shift, n_h) + np.arange(int(n_h.sum()))
+                parts.append(self._items[idx])
+        if extra:
+            parts.append(np.array(extra, np.int64))
+        if not parts:
+            return np.zeros(0, np.int64)
+        out: npt.NDArray[np.int64] = np.unique(np.concatenate(parts))
+        return out
+
     def nbytes(self) -> int:
         """Bytes of the sorted arrays (the dict of recent insertions not counted)."""
         return int(self._keys.nbytes + self._items.nbytes)

@@ -17,16 +17,35 @@ Links (each symmetric, between two ads):
   (short texts collide by chance). Source: Broder (1997), "On the resemblance and containment
   of documents"; Leskovec, Rajaraman, Ullman, *Mining of Massive Datasets*, ch. 3 (banding).
 
+Crowded buckets: ads that share common wording (boilerplate, stock phrases) fill some LSH
+buckets with ever more ads, so without a bound the candidates per new ad grow with the store
+(about 10 per ad at 6,000 synthetic ads, 105 at 54,000) and so does the cost of linking. A
+query takes from each of its 32 buckets only the :data:`BUCKET_RECENT` (16) ads most recently
+added to it, at most 512 candidates, whatever the store size. Why recent ones: a near-duplicate
+campaign keeps posting, so a new ad of it finds earlier ones of the same campaign among the
+latest entries of its buckets, and one verified link to any member joins the whole network
+(buckets of a campaign's own wording hold mostly its own ads). What it costs: a pair whose
+only shared buckets each held more than 16 younger ads when the second ad arrived is not
+compared; every link made is still verified by the exact Jaccard similarity, so the bound can
+miss a link (recall) but never makes a false one. Order: which ads are "most recent" depends on
+the arrival order, so links are no longer a property of the pair alone; the same arrival order
+gives the same networks whether ads are added one at a time or in batches (:meth:`add_many`
+takes, per bucket, the latest ads *before* each ad), which is what the store does when it
+replays ads in row order. Replaying after deleting ads only widens the window of later ads (the
+deleted ad no longer occupies it), so links among the remaining ads are kept or gained, never
+lost. ``bucket_recent`` raises the bound; a value above the store size gives the unbounded
+pair-only behaviour.
+
 Connected components of the link graph are networks, kept with a union-find (union by size,
 path halving): a new ad costs one lookup per contact, one PDQ range search and one LSH query,
 never a recomputation. A network's id is ``net-<n>`` where ``n`` is the key of its oldest
 (first added) ad: :attr:`NetworkAd.key` when given (the store gives its row id, so ids stay
 the same when ads are later deleted and the rest replayed), else its arrival number. When two
 networks merge, the older id survives and the younger one is recorded in
-:attr:`AdNetworks.merged_into` (:meth:`AdNetworks.resolve` follows it). Because every link is
-a property of a pair of ads (the LSH banding is deterministic per pair), adding ads one at a
-time (:meth:`AdNetworks.add`) and in a batch (:meth:`AdNetworks.add_many`) give the same
-networks with the same ids.
+:attr:`AdNetworks.merged_into` (:meth:`AdNetworks.resolve` follows it). Every link depends
+only on the two ads and, through the bucket bound, on the order of the ads before them, so
+adding ads one at a time (:meth:`AdNetworks.add`) and in batches (:meth:`AdNetworks.add_many`)
+in the same order gives the same networks with the same ids.
 """
 
 from __future__ import annotations
@@ -68,6 +87,9 @@ SIGNATURE_MARGIN = 0.25
 #: (binomial; 2 of 32 at a threshold of 0.5, missing 7.7e-9); 0 disables the first step.
 PREFILTER_VALUES = 32
 PREFILTER_MISS = 1e-7
+#: LSH candidates taken per band bucket: the ads most recently added to it (before the new
+#: ad). See the module docstring ("Crowded buckets").
+BUCKET_RECENT = 16
 
 _WORD_RE = re.compile(r"\w+")
 _FEATURELESS = ("0" * 64, "f" * 64)
@@ -298,6 +320,8 @@ class AdNetworks:
         min_shingles: texts with fewer distinct shingles are not text-linked.
         keep_text: keep ad texts in memory for templates (``False`` saves memory;
             templates are then None).
+        bucket_recent: LSH candidates taken per band bucket (the most recently added ads
+            in it); default :data:`BUCKET_RECENT`.
 
     Raises InvalidInput for thresholds out of range, Conflict for an ``ad_id`` or a ``key``
     added twice.
@@ -311,6 +335,7 @@ class AdNetworks:
         lsh_bands: tuple[int, int] = (32, 4),
         min_shingles: int = 8,
         keep_text: bool = True,
+        bucket_recent: int = BUCKET_RECENT,
     ) -> None:
         if not 0 <= pdq_threshold <= 256:
             raise InvalidInput("pdq_threshold must be 0-256 bits")
@@ -325,6 +350,9 @@ class AdNetworks:
         self._min_agree = math.ceil((text_threshold - SIGNATURE_MARGIN) * NUM_PERM - 1e-9)
         self._prefilter_min = _prefilter_bound(text_threshold)
         self.keep_text = keep_text
+        if bucket_recent < 1:
+            raise InvalidInput("bucket_recent must be positive")
+        self.bucket_recent = bucket_recent
         self._lsh = BandIndex(*lsh_bands)
         self._hasher = MinHasher(NUM_PERM, seed=1)
         self._pdq = PdqIndex(pdq_threshold)
@@ -468,7 +496,8 @@ class AdNetworks:
             self._photo_owner.extend([seq] * len(hashes))
         sh, mh = self._text_of(ad, seq)
         if sh is not None and mh is not None:
-            links.extend(self._verified_text_links(seq, sh, self._lsh.query_array(mh)))
+            cands = self._lsh.query_recent(mh, self.bucket_recent)
+            links.extend(self._verified_text_links(seq, sh, cands))
             self._lsh.insert(seq, mh)
         self._record(seq, links)
         return self._net_id(self._find(seq))
@@ -540,8 +569,8 @@ class AdNetworks:
         for seq, _, mh in mhs:
             self._lsh.insert(seq, mh)
         for seq, sh, mh in mhs:
-            cands = self._lsh.query_array(mh)
-            links[seq].extend(self._verified_text_links(seq, sh, cands[cands < seq]))
+            cands = self._lsh.query_recent(mh, self.bucket_recent, before=seq)
+            links[seq].extend(self._verified_text_links(seq, sh, cands))
         for seq in seqs:
             self._record(seq, links[seq])
         return [self._net_id(self._find(s)) for s in seqs]

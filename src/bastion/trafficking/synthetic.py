@@ -4,7 +4,10 @@ Seeded and reproducible: the same :class:`SyntheticConfig` and seed give the sam
 for byte. All text is bland service-ad filler about availability, scheduling and locations;
 nothing sexual and nothing describing anyone. Phone numbers come only from ranges reserved for
 fiction: US ``NPA-555-0100`` to ``NPA-555-0199`` (any valid area code) and UK Ofcom drama
-ranges (``020 7946 0xxx``, ``0113 496 0xxx`` ...).
+ranges (``020 7946 0xxx``, ``0113 496 0xxx`` ...). Each number is used by one ad or one
+network only, at any size: when the ranges run out (about 58,000 numbers), further ads and
+networks get a unique ``example.com`` e-mail address (RFC 2606 reserved domain) instead of a
+phone, so unrelated ads never share a contact.
 
 What is planted, with labels (:class:`SyntheticAd`):
 
@@ -48,7 +51,12 @@ def _us_area_codes() -> tuple[str, ...]:
     return tuple(out)
 
 
-#: UK drama ranges (Ofcom): area code, local prefix, free digits.
+#: UK drama ranges (Ofcom, "Telephone numbers for drama purposes", the 1,000-number blocks
+#: of geographic area codes; each block start checked valid with libphonenumber by
+#: :func:`fictional_phones`): area code, local prefix, free digits. Not used: 07700 900xxx and
+#: 01632 960xxx (Ofcom drama ranges too, but libphonenumber rejects them as invalid) and the
+#: 0808/0909/0306 blocks (non-geographic, not written like the ads' numbers). US: 555-0100 to
+#: 555-0199 are reserved for fiction in every area code (NANPA, "555 NXX line numbers").
 _UK_RANGES = (
     ("20", "7946 0", 3), ("113", "496 0", 3), ("114", "496 0", 3), ("116", "496 0", 3),
     ("117", "496 0", 3), ("118", "496 0", 3), ("121", "496 0", 3), ("131", "496 0", 3),
@@ -302,9 +310,6 @@ class SyntheticConfig:
     distractor_rate: float = 0.5
     uk_share: float = 0.2
     photo_flip_bits: int = 10
-    #: Start the fictional numbers over when they run out (benchmarks beyond ~57,000
-    #: numbers; unrelated ads may then share a number and link).
-    reuse_phones: bool = False
     start: datetime = field(default_factory=lambda: datetime(2024, 3, 1, tzinfo=UTC))
     days: int = 60
 
@@ -381,8 +386,9 @@ def _pdq_variant(base: int, flips: int, rng: random.Random) -> str:
 def generate(config: SyntheticConfig | None = None, seed: int = 0) -> list[SyntheticAd]:
     """Generate labelled ads (see the module docstring); ordered by ``posted_at``, then id.
 
-    Raises ValueError when the configuration asks for more ads than there are fictional
-    numbers (about 45,000 US and 12,000 UK) and ``reuse_phones`` is False.
+    Fictional numbers (45,100 US and 13,000 UK) are never reused: once a region's run out,
+    an ad gets a unique ``example.com`` e-mail address instead of a phone (``phones`` empty),
+    and a phone-linked network a shared one (its ``link`` label is then ``email``).
     """
     cfg = config or SyntheticConfig()
     rng = random.Random(seed)
@@ -393,14 +399,8 @@ def generate(config: SyntheticConfig | None = None, seed: int = 0) -> list[Synth
     rng.shuffle(gb_all)
     pools = {"US": iter(us_all), "GB": iter(gb_all)}
 
-    def new_phone(region: str) -> FictionalPhone:
-        p = next(pools[region], None)
-        if p is None and cfg.reuse_phones:
-            pools[region] = iter(us_all if region == "US" else gb_all)
-            p = next(pools[region], None)
-        if p is None:
-            raise ValueError(f"out of fictional {region} numbers")
-        return p
+    def new_phone(region: str) -> FictionalPhone | None:
+        return next(pools[region], None)
 
     out: list[SyntheticAd] = []
     counter = 0
@@ -411,7 +411,7 @@ def generate(config: SyntheticConfig | None = None, seed: int = 0) -> list[Synth
     def make_ad(
         *, kind: str, network: str | None, link: str | None, trafficking: bool,
         region: str, city: str, posted: datetime, template: list[str] | None,
-        phone: FictionalPhone, form: str, plants: dict[str, str], movement: str | None,
+        phone: FictionalPhone | None, form: str, plants: dict[str, str], movement: str | None,
         age: int | None, extra_contact: str | None, pdq: tuple[str, ...], name: str,
     ) -> SyntheticAd:
         nonlocal counter
@@ -438,9 +438,13 @@ def generate(config: SyntheticConfig | None = None, seed: int = 0) -> list[Synth
             b.spans.append(("stated-age-under-23", (start, start + len(f"Age {age}")), ""))
         if rng.random() < cfg.distractor_rate:
             b.add(_distractor(rng))
-        raw = write_phone(phone, form, rng)
-        line = rng.choice(_CONTACT_LINES)
-        b.add(line, {"{phone}": ("phone", raw)})
+        if phone is not None:
+            raw = write_phone(phone, form, rng)
+            line = rng.choice(_CONTACT_LINES)
+            b.add(line, {"{phone}": ("phone", raw)})
+        elif extra_contact is None or "@" not in extra_contact:
+            # out of fictional numbers: a contact of this ad alone (counter is unique)
+            b.add(f"Write to {rng.choice(_NAMES).lower()}.{counter}@example.com for times.")
         if extra_contact is not None:
             b.add(extra_contact)
         text = b.text()
@@ -448,7 +452,7 @@ def generate(config: SyntheticConfig | None = None, seed: int = 0) -> list[Synth
         indicators = []
         disguised = form in DISGUISED_FORMS
         for label, span, _value in b.spans:
-            if label == "phone":
+            if label == "phone" and phone is not None:
                 phones.append(PlantedPhone(phone.e164, raw, span, form, disguised))
                 if disguised:
                     indicators.append(("obscured-phone", span))
@@ -477,8 +481,10 @@ def generate(config: SyntheticConfig | None = None, seed: int = 0) -> list[Synth
         link = cfg.link_kinds[n % len(cfg.link_kinds)]
         size = rng.randint(*cfg.network_size)
         region = pick_region()
-        shared_phone = new_phone(region)
+        shared_phone = new_phone(region) if link == "phone" else None
         shared_email = f"{rng.choice(_NAMES).lower()}.{rng.choice(_NOUN)}{n}@example.com"
+        if link == "phone" and shared_phone is None:
+            link = "email"  # out of fictional numbers: never reuse one
         shared_handle = f"{rng.choice(_NAMES).lower()}_{rng.choice(_ADJ)}{n}"
         base_photo = rng.getrandbits(256)
         template = _filler(rng, 6) if link == "text" else None
