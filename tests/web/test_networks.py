@@ -5,7 +5,6 @@ redirect from a merged-away id, what auditors may see, and the case page's netwo
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.web.helpers import sign_in
+from tests.web.helpers import UiClients
 
 from bastion.api.app import create_app
 from bastion.apikeys import service as keys
@@ -39,7 +38,7 @@ POLICY = {"rules": [
 ]}
 
 
-class Site:
+class Site(UiClients):
     """The app with one user per role and an API key that submits ads."""
 
     def __init__(self, db: Database, tmp_path: Path) -> None:
@@ -54,22 +53,10 @@ class Site:
         self.app = create_app(settings, db=db)
         self.clients: list[TestClient] = []
 
-    def client(self, role: str | None = None) -> TestClient:
-        c = TestClient(self.app, raise_server_exceptions=False)
-        c.__enter__()
-        self.clients.append(c)
-        if role is not None:
-            r = sign_in(c, role, PW)
-            assert r.status_code == 303, r.text
-        return c
-
     def post_ad(self, content_id: str, text: str, city: str, day: int,
                 hour: int = 10) -> dict[str, Any]:
         c = self.clients[0] if self.clients else self.client()
-        for _ in range(400):  # the API answers 503 while its indexes load
-            if c.get("/readyz").status_code == 200:
-                break
-            time.sleep(0.05)
+        self.wait_ready(c)
         r = c.post("/v1/content", headers={"Authorization": f"Bearer {self.key}"},
                    json={"content_id": content_id, "text": text, "location": city,
                          "posted_at": f"2026-05-{day:02d}T{hour:02d}:00:00Z"})
@@ -82,8 +69,7 @@ class Site:
 def site(db: Database, tmp_path: Path) -> Iterator[Site]:
     s = Site(db, tmp_path)
     yield s
-    for c in s.clients:
-        c.__exit__(None, None, None)
+    s.close()
 
 
 def _ad_text(name: str, city: str, place: str, phone: str) -> str:

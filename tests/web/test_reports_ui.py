@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from tests.reporting.incidents import XSD, sample_incident
-from tests.web.helpers import form_token, sign_in
+from tests.web.helpers import UiClients, form_token
 
 from bastion.api.app import create_app
 from bastion.apikeys import service as keys
@@ -39,7 +39,7 @@ BRIDGE = (Path(__file__).resolve().parents[2].parent
 PW = "a long enough password"
 
 
-class Env:
+class Env(UiClients):
     def __init__(self, db: Database, tmp_path: Path) -> None:
         self.db = db
         self.settings = load_settings(
@@ -59,22 +59,8 @@ class Env:
         self.clients: list[TestClient] = []
         self.app = create_app(self.settings, db=db)
 
-    def client(self, name: str | None = None) -> TestClient:
-        c = TestClient(self.app, raise_server_exceptions=False)
-        c.__enter__()
-        self.clients.append(c)
-        if name is not None:
-            r = sign_in(c, name, PW)
-            assert r.status_code == 303, r.text
-        return c
-
     def upload(self, c: TestClient, content_id: str) -> int:
-        import time
-
-        for _ in range(200):
-            if c.get("/readyz").status_code == 200:
-                break
-            time.sleep(0.05)
+        self.wait_ready(c)
         r = c.post("/v1/content", headers={"Authorization": f"Bearer {self.key}"},
                    files={"file": ("x.jpg", BRIDGE.read_bytes(), "image/jpeg")},
                    data={"content_id": content_id, "user_id": "user-7"})
@@ -97,8 +83,7 @@ class Env:
 def env(db: Database, tmp_path: Path) -> Iterator[Env]:
     made = Env(db, tmp_path)
     yield made
-    for c in made.clients:  # stop each app's matcher and background threads
-        c.__exit__(None, None, None)
+    made.close()
 
 
 def test_decision_form_records_annotations_and_urgency(env: Env) -> None:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import html
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.web.helpers import sign_in
+from tests.web.helpers import UiClients
 
 from bastion.api.app import create_app
 from bastion.apikeys import service as keys
@@ -47,7 +46,7 @@ AD_TEXT = ("\U0001F339\U0001F339 Call two one three 555 oh one two three now. "
            f"Discreet and professional. {SECRET}")
 
 
-class Ui:
+class Ui(UiClients):
     def __init__(self, db: Database, tmp_path: Path) -> None:
         self.db = db
         self.settings = load_settings(
@@ -67,18 +66,8 @@ class Ui:
         self.clients: list[TestClient] = []
         self.app = create_app(self.settings, db=db)
 
-    def client(self, name: str) -> TestClient:
-        c = TestClient(self.app, raise_server_exceptions=False)
-        c.__enter__()
-        self.clients.append(c)
-        r = sign_in(c, name, PW)
-        assert r.status_code == 303, r.text
-        return c
-
     def submit(self, c: TestClient, body: dict[str, Any]) -> dict[str, Any]:
-        deadline = time.monotonic() + 10
-        while c.get("/readyz").status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        self.wait_ready(c)
         r = c.post("/v1/content", headers={"Authorization": f"Bearer {self.key}"}, json=body)
         assert r.status_code == 200, r.text
         out: dict[str, Any] = r.json()
@@ -89,8 +78,7 @@ class Ui:
 def ui(db: Database, tmp_path: Path) -> Iterator[Ui]:
     made = Ui(db, tmp_path)
     yield made
-    for c in made.clients:  # stop each app's matcher and background threads
-        c.__exit__(None, None, None)
+    made.close()
 
 
 _MARK = re.compile(r'<mark class="([^"]+)" title="([^"]*)" data-refs="([^"]*)">(.*?)</mark>',

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from tests.web.helpers import form_token, sign_in
+from tests.web.helpers import UiClients, form_token, sign_in
 
 from bastion.api.app import create_app
 from bastion.apikeys import service as keys
@@ -26,7 +26,7 @@ BRIDGE = (Path(__file__).resolve().parents[2].parent
 PW = "a long enough password"
 
 
-class Ui:
+class Ui(UiClients):
     def __init__(self, db: Database, tmp_path: Path, **review: Any) -> None:
         self.db = db
         self.settings = load_settings(
@@ -41,24 +41,8 @@ class Ui:
         self.clients: list[TestClient] = []
         self.app = create_app(self.settings, db=db)
 
-    def close(self) -> None:
-        """Leave every client made (stops the app's matcher and background threads)."""
-        for c in self.clients:
-            c.__exit__(None, None, None)
-        self.clients.clear()
-
-    def client(self) -> TestClient:
-        c = TestClient(self.app, raise_server_exceptions=False)
-        c.__enter__()
-        self.clients.append(c)
-        return c
-
     def upload(self, c: TestClient, content_id: str = "post-1") -> dict[str, Any]:
-        for _ in range(200):
-            if c.get("/readyz").status_code == 200:
-                break
-            import time
-            time.sleep(0.05)
+        self.wait_ready(c)
         r = c.post("/v1/content", headers={"Authorization": f"Bearer {self.key}"},
                    files={"file": ("x.jpg", BRIDGE.read_bytes(), "image/jpeg")},
                    data={"content_id": content_id, "user_id": "user-7"})
