@@ -139,3 +139,25 @@ def test_policy_opens_a_case_for_a_network_spread_over_cities_and_days(
                   location="Dallas, TX", posted_at="2026-05-05T10:00:00Z")
     assert third["decision"] == "hold" and third["decision_rule"] == "ad_spread"
     assert third["case_id"] is not None
+
+
+def test_a_restarted_service_rebuilds_the_ad_networks_before_the_first_request(
+        make_api: Any) -> None:
+    import time
+
+    from bastion.trafficking import adstore
+
+    first = make_api()
+    _post(first, content_id="ad-1", text=TEXT, location="Houston, TX")
+    # A new process: no repository of this database exists yet.
+    delattr(first.db, adstore._SHARED_ATTR)
+    make_api(sample=False)
+    deadline = time.monotonic() + 20
+    repo = None
+    while time.monotonic() < deadline:
+        repo = getattr(first.db, adstore._SHARED_ATTR, None)
+        if repo is not None and repo._networks is not None:
+            break
+        time.sleep(0.05)
+    assert repo is not None and repo._networks is not None, "networks not rebuilt at start"
+    assert repo._networks.network_of("ad-1") is not None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -158,6 +159,25 @@ def _install_docs(app: FastAPI) -> None:
         )
 
 
+def _warm_ad_networks(db: Database) -> None:
+    """Rebuild the ad networks from the stored ads at start (in a background thread),
+    when there are any, so that the first ad submission or network page does not pay for
+    the replay (about a minute per 100,000 ads). Requests that arrive meanwhile wait for
+    it on the repository's lock. A failure is logged; the next use retries."""
+    try:
+        from sqlalchemy import select
+
+        from bastion.store.models_ads import StoredAd
+        from bastion.trafficking.adstore import shared_repository
+
+        with db.read() as session:
+            if session.execute(select(StoredAd.id).limit(1)).first() is None:
+                return
+            shared_repository(db).networks(session)
+    except Exception:  # logged; the first use loads them again
+        log.warning("could not rebuild the ad networks at start", exc_info=True)
+
+
 async def _freeze_gc_when_loaded(matcher: MatchService, poll_s: float = 0.5) -> None:
     """Once the indexes have loaded, move every object alive then (the app, the indexes'
     bookkeeping, imported modules: a few hundred thousand) out of the cyclic garbage
@@ -212,6 +232,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         freezer = asyncio.create_task(_freeze_gc_when_loaded(matcher))
+        threading.Thread(target=_warm_ad_networks, args=(db,), name="bastion-ads-warm",
+                         daemon=True).start()
         yield
         freezer.cancel()
         gc.unfreeze()  # back to the collector's care (tests start many apps in one process)
