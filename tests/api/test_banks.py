@@ -57,3 +57,19 @@ def test_bank_lifecycle_and_audit(api: Api) -> None:
     with api.db.read() as s:
         actors = {e.actor for e in list_audit_events(s, action="bank.create")}
     assert all(a.startswith("api-key:") for a in actors)
+
+
+def test_out_of_range_entry_ids_are_422_not_500(api: Api) -> None:
+    h = api.h("admin")
+    for entry_id in ("9223372036854775808", "99999999999999999999999999", "0", "-1"):
+        url = f"/v1/banks/sample/entries/{entry_id}"
+        for method, kwargs in (("GET", {}), ("DELETE", {}),
+                               ("PATCH", {"json": {"enabled": False}})):
+            r = api.client.request(method, url, headers=h, **kwargs)
+            assert r.status_code == 422, (method, entry_id, r.status_code, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+    r = api.client.get("/v1/banks/sample/entries?after_id=9223372036854775808", headers=h)
+    assert r.status_code == 422
+    # the largest valid id is simply not found
+    r = api.client.get("/v1/banks/sample/entries/9223372036854775807", headers=h)
+    assert r.status_code == 404

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -34,6 +34,11 @@ from bastion.signals.result import HashResult
 from bastion.store import bank_repository as repo
 from bastion.store.audit import record_audit_event
 from bastion.store.records import EntryRecord
+
+#: The largest id a store row can have (a signed 64-bit integer).
+MAX_ID = 2**63 - 1
+#: An entry id in a path: a positive 63-bit integer (anything else is a 422, not a 500).
+EntryId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 router = APIRouter(tags=["banks"])
 
@@ -188,7 +193,7 @@ async def add_entries(name: str, request: Request, svc: Svc, actor: Actor) -> JS
 def list_entries(
     name: str,
     svc: Svc,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> dict[str, Any]:
     """Entries in ascending id after ``after_id``; pass the last id to page on."""
@@ -207,7 +212,7 @@ def _entry(session: Any, name: str, entry_id: int) -> EntryRead:
     "/v1/banks/{name}/entries/{entry_id}",
     openapi_extra=requires("banks:read"), responses=_PROBLEMS,
 )
-def get_entry(name: str, entry_id: int, svc: Svc) -> EntryRead:
+def get_entry(name: str, entry_id: EntryId, svc: Svc) -> EntryRead:
     """One entry."""
     with svc.db.read() as session:
         return _entry(session, name, entry_id)
@@ -217,7 +222,9 @@ def get_entry(name: str, entry_id: int, svc: Svc) -> EntryRead:
     "/v1/banks/{name}/entries/{entry_id}",
     openapi_extra=requires("banks:write"), responses=_PROBLEMS,
 )
-def patch_entry(name: str, entry_id: int, body: EntryPatch, svc: Svc, actor: Actor) -> EntryRead:
+def patch_entry(
+    name: str, entry_id: EntryId, body: EntryPatch, svc: Svc, actor: Actor
+) -> EntryRead:
     """Enable an entry, or disable it (until ``disabled_until``, RFC 3339, when given)."""
     until = check_time(body.disabled_until, "disabled_until")
     if body.enabled and until is not None:
@@ -235,7 +242,7 @@ def patch_entry(name: str, entry_id: int, body: EntryPatch, svc: Svc, actor: Act
     "/v1/banks/{name}/entries/{entry_id}",
     openapi_extra=requires("banks:write"), responses=_PROBLEMS,
 )
-def delete_entry(name: str, entry_id: int, svc: Svc, actor: Actor) -> EntryRead:
+def delete_entry(name: str, entry_id: EntryId, svc: Svc, actor: Actor) -> EntryRead:
     """Delete one entry; returns it as it was."""
     with svc.db.write() as session:
         entry = service.delete_entry(session, name=name, entry_id=entry_id)
