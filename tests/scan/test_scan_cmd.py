@@ -90,3 +90,31 @@ def test_match_bare_hash(home: Path) -> None:
     assert out["status"] == "match" and out["matches"][0]["distance"] == 0
     proc = run(home, "match", "pdq", "zz")
     assert proc.returncode == 2 and "64 hex" in proc.stderr
+
+
+def test_match_url_and_keyword_search_the_lists(home: Path, tmp_path: Path) -> None:
+    lists = tmp_path / "lists.csv"
+    lists.write_text("signal_type,signal,match\nurl,http://bad.example/stuff,prefix\n"
+                     "keyword,pizzagift,word\n")
+    assert run(home, "bank", "create", "watch").returncode == 0
+    proc = run(home, "bank", "import", "watch", str(lists))
+    assert proc.returncode == 0, proc.stderr
+    proc = run(home, "match", "--json", "url", "http://bad.example/stuff/page?x=1")
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    out = json.loads(proc.stdout)
+    assert out["status"] == "match" and out["matches"][0]["signal_type"] == "url"
+    proc = run(home, "match", "keyword", "a P1ZZAGIFT offer")
+    assert proc.returncode == 1 and "watch" in proc.stdout, (proc.stdout, proc.stderr)
+    assert run(home, "match", "url", "http://good.example/").returncode == 0
+    assert run(home, "match", "keyword", "pizza").returncode == 0
+
+
+def test_scan_dash_with_file_bytes_on_stdin_is_a_clear_error(home: Path) -> None:
+    jpeg = (DATA / "images" / "bridge-mods" / "aaa-orig.jpg").read_bytes()
+    env = {**os.environ, "BASTION_HOME": str(home), "BASTION_DECODE_WORKERS": "0"}
+    env.pop("BASTION_DATABASE_URL", None)
+    proc = subprocess.run([*BASTION, "scan", "-"], env=env, input=jpeg, capture_output=True,
+                          timeout=300)
+    assert proc.returncode == 2
+    err = proc.stderr.decode(errors="replace")
+    assert "Traceback" not in err and "paths" in err, err

@@ -45,11 +45,23 @@ def _open(data_dir: Path | None, settings: Settings | None = None) -> tuple[Sett
     return settings, open_database(settings)
 
 
+#: Longest path line read from stdin (bytes; Linux's PATH_MAX is 4096).
+MAX_STDIN_PATH_BYTES = 4096
+
+
 def _read_stdin_paths() -> Iterator[Path]:
-    for line in sys.stdin:
-        line = line.rstrip("\r\n")
+    """Paths from stdin, one per line (UTF-8; undecodable bytes kept as in file names).
+    Raises :class:`InvalidInput` for a line that cannot be a path (a NUL byte, or longer
+    than :data:`MAX_STDIN_PATH_BYTES`): most likely a file's bytes piped in by mistake."""
+    for n, raw in enumerate(sys.stdin.buffer, start=1):
+        line = raw.rstrip(b"\r\n")
+        if b"\0" in line or len(line) > MAX_STDIN_PATH_BYTES:
+            raise InvalidInput(
+                f"'-' reads file paths from stdin, one per line, but line {n} is not a path "
+                "(it holds binary data or is too long): pass the file's path as an argument "
+                "instead of piping its bytes")
         if line:
-            yield Path(line)
+            yield Path(line.decode("utf-8", "surrogateescape"))
 
 
 def bank_selection(
@@ -190,28 +202,38 @@ def scan_command(
 
 
 def match_command(
-    signal_type: Annotated[str, typer.Argument(help="pdq, md5, sha1, sha256 ...")],
-    value: Annotated[str, typer.Argument(help="The hash (hex).")],
+    signal_type: Annotated[str, typer.Argument(help="pdq, md5, sha1, sha256, url, keyword")],
+    value: Annotated[str, typer.Argument(help="The hash (hex); a URL; a text (keyword).")],
     json_out: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
     quality: Annotated[
         int, typer.Option("--quality", min=0, max=100, help="Quality of a PDQ hash.")
     ] = 100,
     data_dir: DataDir = None,
 ) -> None:
-    """Match one bare hash against the banks (exit 1 match, 2 no bank, 0 none)."""
+    """Match one bare hash against the banks (exit 1 match, 2 no bank, 0 none). For
+    ``url`` the value is a URL checked against the URL lists (canonical form, prefix and
+    host entries); for ``keyword`` it is a text searched for the keyword lists' terms."""
     st = get_signal_type(signal_type)
-    canonical = st.parse(value)
-    signal = Signal(st.name, canonical, quality if st.name == "pdq" else None)
-    if st.name == "pdq":
-        signal = Signal("pdq", canonical, quality, dihedral=dihedral_from_hash(canonical))
+    text_kind = st.name in ("url", "keyword")
+    canonical = value if text_kind else st.parse(value)
     from bastion.scan.service import MatchService, status_of
 
     _settings, db = _open(data_dir)
     svc = MatchService(db)
     try:
         svc.start(background=False, follow=False)
-        no_bank = not svc.matcher.enabled_banks()
-        matches = svc.match_signals([signal])
+        if text_kind:
+            links = [value] if st.name == "url" and "://" in value else []
+            matches = [m for m in svc.match_text("" if links else value, links)
+                       if m.signal_type == st.name]
+            no_bank = False
+        else:
+            signal = Signal(st.name, canonical, quality if st.name == "pdq" else None)
+            if st.name == "pdq":
+                signal = Signal("pdq", canonical, quality,
+                                dihedral=dihedral_from_hash(canonical))
+            no_bank = not svc.matcher.enabled_banks()
+            matches = svc.match_signals([signal])
     finally:
         svc.close()
         db.dispose()
