@@ -295,3 +295,16 @@ def test_bad_ids_and_filters_are_clear_errors(ui: Ui) -> None:
     assert c.get("/ui/cases/12345").status_code == 404
     assert c.get("/ui/queue?min_priority=abc").status_code == 422
     assert c.get("/ui/queue?state=nonsense").status_code == 400
+
+
+def test_sign_in_over_plain_http_with_secure_cookies_says_why_it_failed(
+        db: Database, tmp_path: Path) -> None:
+    ui = Ui(db, tmp_path, secure_cookies=True)
+    try:
+        c = ui.client()
+        r = sign_in(c, "reviewer", PW)  # the client keeps Secure cookies off plain HTTP
+        assert r.status_code == 403
+        assert "HTTPS" in r.text and "secure_cookies" in r.text
+        assert "form expired" not in r.text
+    finally:
+        ui.close()

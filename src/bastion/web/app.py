@@ -75,6 +75,15 @@ HEADERS = {
     "Cache-Control": "no-store",
 }
 
+#: The sign-in page's message when the browser did not send the sign-in cookie back over
+#: plain HTTP (the cookies are ``Secure``: browsers send them over HTTPS and to localhost).
+PLAIN_HTTP_MESSAGE = (
+    "Your browser did not send the sign-in cookie back: Bastion's cookies are Secure and "
+    "this page came over plain HTTP. Serve the UI over HTTPS (e.g. behind a TLS proxy), or "
+    "open it at http://127.0.0.1 or http://localhost, or, for a trial only, set "
+    "secure_cookies = false under [review] in bastion.toml."
+)
+
 #: One key per decision in the case page (ui.js).
 DECISION_KEYS = {"csam": "c", "child_exploitation_other": "o", "trafficking": "t",
                  "adult_legal": "a", "not_violating": "n", "escalate": "e"}
@@ -190,6 +199,8 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
         if not limiter.allow(client):
             return sign_in_page(429, "Too many attempts from this address; wait a minute.")
         sent, cookie = form.get("login_token"), request.cookies.get(LOGIN_COOKIE)
+        if not cookie and review.secure_cookies and request.url.scheme == "http":
+            return sign_in_page(403, PLAIN_HTTP_MESSAGE)
         if not isinstance(sent, str) or not cookie or not secrets.compare_digest(sent, cookie):
             return sign_in_page(403, "The form expired; please try again.")
         name, password = form.get("name"), form.get("password")
