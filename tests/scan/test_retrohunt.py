@@ -72,3 +72,31 @@ def test_item_scanned_before_its_hash_was_known_is_found(db: Database) -> None:
         time.sleep(0.2)
     assert {r.content_id for r in listed} == {"upload-rotated", "upload-truncated"}
     assert cursor is not None
+
+
+def test_a_confirmed_item_is_not_found_again_by_its_own_entries(db: Database) -> None:
+    """Confirming an item adds its signals to the confirmed bank (source ``review:case:N``);
+    the retro-hunt then finds earlier copies of it, not the item itself again."""
+    from bastion.cases import service as cases
+
+    svc = MatchService(db)
+    svc.start(background=False, follow=False)
+    data = (DATA / "misc-images" / "c.png").read_bytes()
+    _scan_and_log(db, svc, data, "upload-confirmed")
+    _scan_and_log(db, svc, data, "upload-other-copy")
+    follower = RetrohuntFollower(db)
+    assert follower.run_once().found == 0
+    hashed = hash_bytes(data)
+    with db.write() as session:
+        case = cases.open_case(session, content_id="upload-confirmed", user_id="u",
+                               verdict_id=None, source="flag", rule="flag", base_priority=50,
+                               hide=False, matches=[], media="none", actor="t")
+        banks.create(session, data=BankCreate(name="confirmed", label="csam"))
+        for s in hashed.signals:
+            if isinstance(s, Signal) and s.signal_type in ("md5", "sha256"):
+                banks.add_entry(session, name="confirmed", fields={
+                    "signal_type": s.signal_type, "value": s.value,
+                    "source": f"review:case:{case.id}"})
+    run = follower.run_once()
+    assert {m.signal.content_id for m in run.matches} == {"upload-other-copy"}
+    assert run.new == 2  # md5 and sha256 of the other copy

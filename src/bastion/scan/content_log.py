@@ -16,10 +16,12 @@ or enabled since the previous run; with no cursor yet it retro-hunts every enabl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.scan.matcher import EXACT_NAMES
@@ -166,9 +168,36 @@ def retrohunt_entries(
     """Search the content log for ``entries`` and store the new matches (one unit of
     work). Returns counts."""
     with db.write() as session:
-        found = find_matches(session, entries, banks)
+        found = _without_own_item(session, find_matches(session, entries, banks))
         new = store_log.record_retrohunt_matches(session, found)
     return RetrohuntRun(len(entries), len(found), new, tuple(found))
+
+
+#: An entry's ``source`` when a reviewer's decision added it (the confirmed bank).
+_REVIEW_SOURCE = re.compile(r"^review:case:(\d{1,19})$")
+
+
+def _without_own_item(
+    session: Session, found: list[store_log.RetrohuntMatchIn]
+) -> list[store_log.RetrohuntMatchIn]:
+    """``found`` without the matches of an item against the entries its own review added
+    (source ``review:case:N``: the case's ``content_id``): confirming an item must find
+    its earlier copies, not report the item itself again."""
+    cases = {int(m.group(1)) for r in found
+             if (m := _REVIEW_SOURCE.match(r.entry.source or "")) is not None}
+    if not cases:
+        return found
+    from bastion.store.models_review import Case
+
+    content_of = dict(session.execute(
+        select(Case.id, Case.content_id).where(Case.id.in_(cases))).tuples().all())
+
+    def own(r: store_log.RetrohuntMatchIn) -> bool:
+        m = _REVIEW_SOURCE.match(r.entry.source or "")
+        return (m is not None and r.signal.content_id is not None
+                and content_of.get(int(m.group(1))) == r.signal.content_id)
+
+    return [r for r in found if not own(r)]
 
 
 class RetrohuntFollower:
