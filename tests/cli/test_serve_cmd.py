@@ -18,6 +18,7 @@ def test_first_start_prints_one_admin_key_and_the_address(tmp_path: Path) -> Non
         keys = [line for line in err.splitlines() if line.startswith("bst_")]
         assert len(keys) == 1
         assert server.url in err
+        assert "Running upgrade" not in err  # no migration log burying the key
         assert (home / "bastion.db").is_file()
         h = {"Authorization": f"Bearer {keys[0]}"}
         r = httpx.post(server.url + "/v1/content", headers=h, timeout=60,

@@ -88,7 +88,7 @@ def serve_command(
     from bastion.api.app import create_app
     from bastion.content.maintenance import Maintenance
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _log_setup()
     settings = load_settings(home=data_dir)
     db = open_database(settings)
     first_key = prepare_store(db, sample=sample)
@@ -128,6 +128,13 @@ def serve_command(
         db.dispose()
 
 
+def _log_setup() -> None:
+    """INFO logs on stderr, except Alembic's line per migration (about 20 on a first start,
+    which would bury the first admin key printed after them)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 def decoders_per_worker(workers: int, cores: int | None = None) -> int:
     """Isolated decode workers for each of ``workers`` uvicorn processes when the setting
     is not given: the machine's cores shared out (at least 1 each), so that N processes do
@@ -141,7 +148,7 @@ def worker_command(data_dir: DataDir = None) -> None:
     deployments whose ``serve`` processes run with ``--no-worker``."""
     from bastion.content.maintenance import Maintenance
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _log_setup()
     settings = load_settings(home=data_dir)
     db = open_database(settings)
     maintenance = Maintenance(db, settings)
