@@ -293,3 +293,32 @@ def test_publicly_available_is_kept_from_multipart_and_json(api: Api) -> None:
         meta = dict(s.execute(select(ContentVerdict.content_id, ContentVerdict.meta)).all())
     assert meta["pub-1"]["publicly_available"] is True
     assert meta["pub-2"]["publicly_available"] is False
+
+
+def test_get_content_says_where_the_item_stands_after_review(api: Api) -> None:
+    from bastion.cases import service as cases
+    from bastion.policy.rules import load_policy
+    from bastion.users import service as users
+
+    r = _post_file(api, BRIDGE.read_bytes(), "stand-1", user_id="u-1")
+    assert r.status_code == 200 and r.json()["case_id"], r.text
+    case_id = int(r.json()["case_id"])
+    got = api.client.get("/v1/content/stand-1", headers=api.h("content:read")).json()
+    assert got["current"]["cases"][0]["state"] != "decided"
+    with api.db.write() as s:
+        rid = users.create(s, name="rev", role="reviewer", password="a long enough password",
+                           actor="t").id
+    with api.db.write() as s:
+        cases.claim(s, case_id=case_id, reviewer=rid, settings=api.settings)
+        cases.decide(s, case_id=case_id, reviewer=rid, decision="csam", classification="A1",
+                     policy=load_policy({}), settings=api.settings)
+    got = api.client.get("/v1/content/stand-1", headers=api.h("content:read")).json()
+    assert got["decision"] == r.json()["decision"]  # the verdict as decided at submission
+    (case,) = got["current"]["cases"]
+    assert case["case_id"] == str(case_id) and case["decision"] == "csam"
+    assert case["classification"] == "A1" and case["decided_at"]
+    kinds = [a["kind"] for a in got["current"]["actions"]]
+    assert "takedown" in kinds and all(a["state"] for a in got["current"]["actions"])
+    # a POST retry answers the stored verdict, without the GET-only state
+    assert "current" not in _post_file(api, BRIDGE.read_bytes(), "stand-1",
+                                       user_id="u-1").json()

@@ -68,6 +68,11 @@ class VerdictOut(BaseModel):
     submitted_at: str
     replayed: bool
     history: list[dict[str, Any]] | None = None
+    current: dict[str, Any] | None = Field(
+        default=None,
+        description="GET only: where the item stands now (the verdict above is as decided at "
+        "submission): `cases` (case_id, state, review decision, classification, decided_at) "
+        "and `actions` (action_id, kind, delivery state, created_at), oldest first")
     # Only when the item was analysed as a classified ad (issue 8):
     score: float | None = Field(default=None, description="Ad: trafficking risk score 0-1")
     indicators: list[dict[str, Any]] | None = Field(

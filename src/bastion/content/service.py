@@ -100,6 +100,9 @@ class Verdict:
     replayed: bool = False
     history: list[dict[str, Any]] | None = None
     ad: dict[str, Any] | None = None
+    #: Filled by :meth:`ContentService.get` only: where the item stands now (its cases'
+    #: states and review decisions, every action for it with its delivery state).
+    current: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: ContentVerdict, *, replayed: bool = False) -> Verdict:
@@ -144,7 +147,28 @@ class Verdict:
             out["lexicon_version"] = self.ad.get("lexicon_version")
         if self.history is not None:
             out["history"] = self.history
+        if self.current is not None:
+            out["current"] = self.current
         return out
+
+
+def _current_state(session: Any, content_id: str) -> dict[str, Any]:
+    """Where ``content_id`` stands now, beyond its verdict at submission: ``cases`` (id,
+    state, review decision and classification, decision time) and ``actions`` (id, kind,
+    delivery state, creation time), each oldest first, at most 100 of each."""
+    from bastion.store.models_actions import ActionRow
+    from bastion.store.models_review import Case
+
+    cases = [{"case_id": str(c.id), "state": c.state, "decision": c.decision,
+              "classification": c.classification, "decided_at": _iso(c.decided_at)}
+             for c in session.execute(select(Case).where(Case.content_id == content_id)
+                                      .order_by(Case.id).limit(100)).scalars()]
+    actions = [{"action_id": str(a.id), "kind": a.kind, "state": a.state,
+                "created_at": _iso(a.created_at)}
+               for a in session.execute(select(ActionRow).where(
+                   ActionRow.content_id == content_id).order_by(ActionRow.id).limit(100))
+               .scalars()]
+    return {"cases": cases, "actions": actions}
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -318,6 +342,7 @@ class ContentService:
                 )
             history.sort(key=lambda h: (h[0], h[1]))
             verdict.history = [h[2] for h in history]
+            verdict.current = _current_state(session, content_id)
         return self._current_network(verdict)
 
     # -- submitting ----------------------------------------------------------------------
