@@ -178,7 +178,7 @@ def test_past_max_age_dead_lettered_listed_and_retried(
             failed = outbox.list_actions(s, state="dead")
         assert {x.id for x in failed} == {a.id, b.id}
         with db.read() as s:
-            assert outbox.counts(s) == {"pending": 0, "delivered": 0, "dead": 2}
+            assert outbox.counts(s) == {"pending": 0, "delivered": 0, "dead": 2, "blocked": 0}
         assert all(x.created_at + timedelta(seconds=30) <= clock() for x in failed)
         assert receiver.keys() == []
         receiver.down = False
@@ -199,12 +199,13 @@ def test_no_endpoint_is_a_visible_failure(db: Database, tmp_path: object) -> Non
         a = outbox.enqueue(s, kind="share", settings=settings)
     deliverer = WebhookDeliverer(settings)
     try:
-        assert ActionWorker(db, settings, deliverer).run_once().failed == 1
+        assert ActionWorker(db, settings, deliverer).run_once().blocked == 1
     finally:
         deliverer.close()
     with db.read() as s:
-        assert "no webhook endpoint for action kind 'share'" in (outbox.get(s, a.id).last_error
-                                                                 or "")
+        assert outbox.get(s, a.id).state == "blocked"
+        assert "no webhook endpoint configured for share" in (outbox.get(s, a.id).last_error
+                                                              or "")
 
 
 def test_a_crashed_workers_lease_expires_and_another_delivers(
@@ -274,3 +275,70 @@ def test_readme_verification_snippet_accepts_our_signatures() -> None:
     assert readme_verify(SECRET, sign(SECRET, body, now), body)
     assert not readme_verify(SECRET, sign(SECRET, body, now), body + b"x")
     assert not readme_verify(SECRET, sign(SECRET, body, now - 400), body)
+
+
+def test_internal_actions_do_not_wait_behind_a_platform_webhook(
+        db: Database, tmp_path: object, receiver: Receiver) -> None:
+    # takedown's endpoint does not answer; preserve and report (Bastion's own duties)
+    # must not sit behind it for the takedown's maximum age.
+    settings = _settings(tmp_path, receiver, webhook_urls={
+        "takedown": "http://127.0.0.1:9/hook", "hide": "http://127.0.0.1:9/hook",
+        "*": receiver.url + "/hook"})
+    clock = Clock()
+    with db.write() as s:
+        hide = outbox.enqueue(s, kind="hide", content_id="c1", settings=settings, now=clock())
+        take = outbox.enqueue(s, kind="takedown", content_id="c1", settings=settings,
+                              now=clock())
+        pres = outbox.enqueue(s, kind="preserve", content_id="c1", settings=settings,
+                              now=clock())
+        rep = outbox.enqueue(s, kind="report", content_id="c1", settings=settings,
+                             now=clock())
+    deliverer = WebhookDeliverer(settings)
+    try:
+        r = ActionWorker(db, settings, deliverer, clock=clock).run_once()
+    finally:
+        deliverer.close()
+    assert r.delivered == 2
+    assert receiver.keys() == [pres.idempotency_key, rep.idempotency_key]
+    with db.read() as s:
+        # platform webhooks keep their order among themselves: takedown waits for hide
+        assert outbox.get(s, hide.id).attempts == 1
+        assert outbox.get(s, take.id).attempts == 0
+        assert outbox.get(s, take.id).state == "pending"
+
+
+def test_missing_endpoint_is_blocked_at_once_listed_and_retried(
+        db: Database, tmp_path: object, receiver: Receiver) -> None:
+    settings = _settings(tmp_path, receiver, webhook_urls={})
+    clock = Clock()
+    with db.write() as s:
+        take = outbox.enqueue(s, kind="takedown", content_id="c1", settings=settings,
+                              now=clock())
+        later = outbox.enqueue(s, kind="restore", content_id="c1", settings=settings,
+                               now=clock())
+    deliverer = WebhookDeliverer(settings)
+    try:
+        r = ActionWorker(db, settings, deliverer, clock=clock).run_once()
+    finally:
+        deliverer.close()
+    assert (r.blocked, r.failed, r.delivered) == (2, 0, 0)
+    with db.read() as s:
+        t = outbox.get(s, take.id)
+        assert t.state == "blocked"
+        assert t.last_error == ("no webhook endpoint configured for takedown: "
+                                "set webhook_urls")
+        assert outbox.get(s, later.id).state == "blocked"
+        assert outbox.counts(s)["blocked"] == 2
+        assert {x.id for x in outbox.list_actions(s, state="blocked")} == {take.id, later.id}
+        assert {x.id for x in outbox.list_actions(s, failed=True)} == {take.id, later.id}
+    # the operator configures the endpoint; a retry delivers, in order
+    settings = _settings(tmp_path, receiver)
+    with db.write() as s:
+        outbox.retry(s, take.id, settings=settings, now=clock())
+        assert outbox.retry_all_dead(s, settings=settings, now=clock()) == 1
+    deliverer = WebhookDeliverer(settings)
+    try:
+        assert ActionWorker(db, settings, deliverer, clock=clock).run_once().delivered == 2
+    finally:
+        deliverer.close()
+    assert receiver.keys() == [take.idempotency_key, later.idempotency_key]

@@ -126,5 +126,28 @@ def test_actions_cli_lists_dead_letters_and_retries(tmp_path: Path) -> None:
     assert code == 0 and "1 action(s) queued again" in out
     assert _run(env, "actions", "list", "--failed")[1].strip() == ""
     code, out = _run(env, "actions", "retry", str(a.id))
-    assert code == 2 and "only dead actions retry" in out
+    assert code == 2 and "only dead or blocked actions retry" in out
     assert _run(env, "actions", "retry")[0] == 2
+
+
+def test_actions_cli_failed_lists_blocked_actions(tmp_path: Path) -> None:
+    env = {"BASTION_HOME": str(tmp_path)}
+    settings = load_settings(environ=env)
+    db = open_database(settings)
+    try:
+        with db.write() as s:
+            a = outbox.enqueue(s, kind="takedown", content_id="c1", settings=settings)
+            outbox.enqueue(s, kind="preserve", content_id="c1", settings=settings)
+            row = s.get(ActionRow, a.id)
+            assert row is not None
+            row.state = "blocked"
+            row.last_error = "no webhook endpoint configured for takedown: set webhook_urls"
+    finally:
+        db.dispose()
+    code, out = _run(env, "actions", "list", "--failed")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{a.id}\ttakedown\tblocked\tc1")
+    assert "no webhook endpoint configured for takedown" in lines[0]
+    code, out = _run(env, "actions", "retry", "--all-failed")
+    assert code == 0 and "1 action(s) queued again" in out

@@ -252,7 +252,7 @@ def test_overdue_reports_alert(h: Harness, schema: CyberTiplineSchema) -> None:
         late = h.clock() + timedelta(hours=25)
         assert [r.id for r in reports.overdue(s, settings=h.settings, now=late)] == [v.id]
         assert reports.alert_counts(s, settings=h.settings, now=late) == {
-            "overdue": 1, "needs_reconciliation": 0, "failed": 0}
+            "overdue": 1, "needs_reconciliation": 0, "failed": 0, "no_credentials": 0}
 
 
 def test_fake_validates_what_it_receives(fake: FakeCyberTipline, tmp_path: Path) -> None:

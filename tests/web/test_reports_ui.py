@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import update
 from tests.reporting.incidents import XSD, sample_incident
 from tests.web.helpers import UiClients, form_token
@@ -30,7 +31,7 @@ from bastion.reporting.incident import incident_from_json
 from bastion.reporting.xml import CyberTiplineSchema, element_texts
 from bastion.store.audit import list_audit_events
 from bastion.store.database import Database
-from bastion.store.models_actions import CyberTipReportRow
+from bastion.store.models_actions import ActionRow, CyberTipReportRow
 from bastion.store.types import utcnow
 from bastion.users import service as users
 
@@ -298,7 +299,7 @@ def test_alerts_failed_overdue_retry_and_reconcile(env: Env) -> None:
 
 def test_dead_actions_are_shown_and_retried(env: Env) -> None:
     from bastion.actions import outbox
-    from bastion.store.models_actions import ActionRow
+
 
     with env.db.write() as s:
         ids = [outbox.enqueue(s, kind=kind, settings=env.settings, content_id=f"c-{i}",
@@ -336,3 +337,69 @@ def test_dead_actions_are_shown_and_retried(env: Env) -> None:
             (str(ids[0]), 1), ("all", 1)]
         assert {e.actor for e in events} == {f"user:{env.ids['admin']}"}
     assert 'id="dead-actions"' not in admin.get("/ui/queue").text
+
+
+def test_blocked_actions_are_shown_in_the_banner_and_retried(env: Env) -> None:
+    from bastion.actions import outbox
+    from bastion.actions.webhooks import WebhookDeliverer
+    from bastion.actions.worker import ActionWorker
+
+    # embedded defaults: no webhook_urls. A takedown is blocked at once, not retried 72 h.
+    with env.db.write() as s:
+        take = outbox.enqueue(s, kind="takedown", settings=env.settings, content_id="c-1",
+                              case_id="1").id
+        done = outbox.enqueue(s, kind="hide", settings=env.settings, content_id="c-2").id
+        s.execute(update(ActionRow).where(ActionRow.id == done).values(state="delivered"))
+    settings = env.settings.model_copy(update={"webhook_secret": SecretStr("s")})
+    deliverer = WebhookDeliverer(settings)
+    try:
+        assert ActionWorker(env.db, settings, deliverer).run_once().blocked == 1
+    finally:
+        deliverer.close()
+    admin = env.client("admin")
+    queue = admin.get("/ui/queue").text
+    assert 'id="blocked-actions"' in queue
+    assert ("1 blocked platform action: no webhook endpoint configured for takedown "
+            "(set webhook_urls)") in queue
+    page = admin.get("/ui/actions")  # the default view: every failed action
+    assert page.status_code == 200, page.text[:2000]
+    table = page.text.split('id="actions"')[1]
+    assert "no webhook endpoint configured for takedown: set webhook_urls" in table
+    assert "blocked" in table and "hide" not in table
+    assert "blocked (1)" in page.text and "failed (1)" in page.text
+    assert 'id="retry-all"' in page.text
+    r = admin.post(f"/ui/actions/{take}/retry", data={"csrf": form_token(page.text)},
+                   follow_redirects=False)
+    assert r.status_code == 303
+    with env.db.read() as s:
+        assert outbox.get(s, take).state == "pending"
+    assert 'id="blocked-actions"' not in admin.get("/ui/queue").text
+
+
+def test_approved_reports_without_credentials_are_explained(env: Env) -> None:
+    rid = env.draft()
+    admin = env.client("admin")
+    page = admin.get(f"/ui/reports/{rid}").text
+    # warned before approving
+    assert 'id="no-credentials-warning"' in page
+    assert "Approving will not send this report yet" in page
+    assert "cybertipline_username and cybertipline_password" in page
+    assert 'id="no-credentials"' not in page  # nothing approved yet: no banner line
+    r = admin.post(f"/ui/reports/{rid}/approve", data={"csrf": form_token(page)},
+                   follow_redirects=False)
+    assert r.status_code == 303
+    page = admin.get(f"/ui/reports/{rid}").text
+    assert "This approved report cannot be submitted" in page
+    assert ("1 approved report cannot be submitted: CyberTipline credentials are not "
+            "configured") in page
+    listing = admin.get("/ui/reports").text
+    assert 'id="no-credentials-warning"' in listing
+    with env.db.read() as s:
+        assert reports.alert_counts(s, settings=env.settings)["no_credentials"] == 1
+    metrics = admin.get("/metrics", headers={"Authorization": f"Bearer {env.key}"}).text
+    assert 'bastion_report_alerts{kind="no_credentials"} 1.0' in metrics
+    # with credentials configured, nothing of the kind is said
+    ready = env.settings.model_copy(update={"cybertipline_username": "u",
+                                            "cybertipline_password": SecretStr("p")})
+    with env.db.read() as s:
+        assert reports.alert_counts(s, settings=ready)["no_credentials"] == 0

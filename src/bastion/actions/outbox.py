@@ -11,13 +11,20 @@ then deliver it:
    same row; on SQLite the unit of work holds the single write lock (``BEGIN IMMEDIATE``).
    An action is due when it is pending, its ``next_attempt_at`` has come, no live lease holds
    it, and no *earlier* pending action has the same ``ordering_key`` (one content item's
-   actions are delivered in order of creation).
+   platform actions are delivered in order of creation). Bastion's own duties
+   (:data:`INTERNAL_KINDS`: ``preserve`` and ``report``, which the law wants done as soon
+   as reasonably possible) each get a lane of their own, so they never wait behind a
+   platform webhook (a takedown retried for hours) of the same item.
 2. The worker calls the platform outside any transaction.
 3. :func:`record_delivered` or :func:`record_failed` stores the outcome if the worker still
    holds the lease. A failure is retried after ``backoff * 2**(attempts-1)`` seconds (capped
    at ``Settings.actions_backoff_max_s``) until ``deadline_at`` (creation plus
    ``Settings.actions_max_age_s``); then the action is ``dead`` (the dead-letter list:
-   :func:`list_actions` with ``state="dead"``; :func:`retry` puts it back).
+   :func:`list_actions` with ``state="dead"``; :func:`retry` puts it back). A failure that
+   no retry can cure (:attr:`bastion.actions.webhooks.DeliveryFailed.permanent`: no
+   webhook endpoint configured for the kind) is recorded at once as ``blocked``
+   (:func:`record_blocked`), listed with the dead ones (``failed=True``) and alerted on;
+   once the operator fixes the configuration, :func:`retry` delivers it.
 
 Delivery is at least once: a worker killed after the platform accepted a call but before
 the outcome was stored leaves a lease that expires, and the action is sent again with the
@@ -43,7 +50,15 @@ from bastion.store.types import utcnow
 
 ActionKind = Literal["hide", "takedown", "restore", "suspend", "preserve", "report", "share"]
 ACTION_KINDS: tuple[str, ...] = get_args(ActionKind)
-ActionState = Literal["pending", "delivered", "dead"]
+ActionState = Literal["pending", "delivered", "dead", "blocked"]
+#: Every state, in the order ``counts`` reports them.
+ACTION_STATES: tuple[str, ...] = get_args(ActionState)
+#: States an operator must act on (the failed list): past the maximum age, or blocked by
+#: a configuration error.
+FAILED_STATES: tuple[str, ...] = ("dead", "blocked")
+#: Kinds that are Bastion's own duties (preservation of evidence, the CyberTipline report),
+#: not platform enforcement: they never wait behind a platform action of the same item.
+INTERNAL_KINDS: frozenset[str] = frozenset({"preserve", "report"})
 
 #: Seconds a claim lasts; a worker that has not finished by then is presumed dead.
 LEASE_S = 300.0
@@ -108,7 +123,8 @@ def enqueue(
 
     ``kind`` is one of :data:`ACTION_KINDS`; ``payload`` is JSON sent to the platform (ids
     and hashes only, never content). Actions of one ``content_id`` (else one ``user_id``)
-    are delivered in order. ``idempotency_key`` defaults to a random 32-hex key; an existing
+    are delivered in order, except :data:`INTERNAL_KINDS`, each in a lane of its own
+    (``<kind>:content:<id>``). ``idempotency_key`` defaults to a random 32-hex key; an existing
     key raises :class:`Conflict`. Raises :class:`InvalidInput` for an unknown kind.
     """
     if kind not in ACTION_KINDS:
@@ -125,6 +141,8 @@ def enqueue(
         ordering = f"user:{user_id}"
     else:
         ordering = f"key:{key}"
+    if kind in INTERNAL_KINDS:
+        ordering = f"{kind}:{ordering}"
     row = ActionRow(
         kind=kind, content_id=content_id, user_id=user_id, case_id=case_id,
         ordering_key=ordering, idempotency_key=key, payload=dict(payload or {}),
@@ -224,13 +242,34 @@ def record_failed(session: Session, action_id: int, *, worker: str, error: str,
     return row.state
 
 
+def record_blocked(session: Session, action_id: int, *, worker: str, error: str,
+                   now: datetime | None = None) -> bool:
+    """Record an attempt that failed for a reason no retry cures (a configuration error
+    such as no webhook endpoint for the kind): the action becomes ``blocked`` at once,
+    with ``error`` as its reason, until :func:`retry`. False when the lease was lost."""
+    row = _claimed(session, action_id, worker)
+    if row is None:
+        return False
+    at = now or utcnow()
+    row.state = "blocked"
+    row.attempts += 1
+    row.last_attempt_at = at
+    row.last_error = error[:MAX_ERROR_CHARS]
+    row.claimed_by = None
+    row.claimed_until = None
+    return True
+
+
 def list_actions(session: Session, *, state: str | None = None, content_id: str | None = None,
-                 limit: int = 100) -> list[Action]:
-    """Actions, newest first, optionally of one ``state`` (``dead`` is the dead-letter list)
-    or one ``content_id``; at most ``limit``."""
+                 failed: bool = False, limit: int = 100) -> list[Action]:
+    """Actions, newest first, optionally of one ``state`` (``dead`` is the dead-letter list),
+    only the failed ones (``failed``: :data:`FAILED_STATES`, dead or blocked) or one
+    ``content_id``; at most ``limit``."""
     q = select(ActionRow).order_by(ActionRow.id.desc()).limit(max(1, min(limit, 10_000)))
     if state is not None:
         q = q.where(ActionRow.state == state)
+    if failed:
+        q = q.where(ActionRow.state.in_(FAILED_STATES))
     if content_id is not None:
         q = q.where(ActionRow.content_id == content_id)
     return [_view(r) for r in session.execute(q).scalars()]
@@ -246,13 +285,15 @@ def get(session: Session, action_id: int) -> Action:
 
 def retry(session: Session, action_id: int, *, settings: Settings,
           now: datetime | None = None) -> Action:
-    """Put a dead action back in the queue with a fresh maximum age (same idempotency key).
-    Raises :class:`NotFound`, or :class:`Conflict` unless the action is ``dead``."""
+    """Put a dead or blocked action back in the queue with a fresh maximum age (same
+    idempotency key). Raises :class:`NotFound`, or :class:`Conflict` unless the action is
+    ``dead`` or ``blocked``."""
     row = session.get(ActionRow, action_id, with_for_update=True)
     if row is None:
         raise NotFound(f"no action {action_id}")
-    if row.state != "dead":
-        raise Conflict(f"action {action_id} is {row.state}, not dead; only dead actions retry")
+    if row.state not in FAILED_STATES:
+        raise Conflict(f"action {action_id} is {row.state}; only dead or blocked actions "
+                       "retry")
     at = now or utcnow()
     row.state = "pending"
     row.next_attempt_at = at
@@ -264,21 +305,21 @@ def retry(session: Session, action_id: int, *, settings: Settings,
 
 
 def retry_all_dead(session: Session, *, settings: Settings, now: datetime | None = None) -> int:
-    """Retry every dead action; returns how many."""
+    """Retry every dead or blocked action; returns how many."""
     at = now or utcnow()
     res = session.execute(
-        update(ActionRow).where(ActionRow.state == "dead").values(
+        update(ActionRow).where(ActionRow.state.in_(FAILED_STATES)).values(
             state="pending", next_attempt_at=at, claimed_by=None, claimed_until=None,
             deadline_at=at + timedelta(seconds=settings.actions_max_age_s)))
     return int(getattr(res, "rowcount", 0) or 0)
 
 
 def counts(session: Session) -> dict[str, int]:
-    """Actions per state, every state present: ``{"pending": n, "delivered": n, "dead": n}``
-    (for ``/metrics``: alert on ``dead`` > 0)."""
+    """Actions per state, every state present: ``{"pending": n, "delivered": n, "dead": n,
+    "blocked": n}`` (for ``/metrics``: alert on ``dead`` or ``blocked`` > 0)."""
     from sqlalchemy import func
 
-    out = dict.fromkeys(("pending", "delivered", "dead"), 0)
+    out = dict.fromkeys(ACTION_STATES, 0)
     q = select(ActionRow.state, func.count()).group_by(ActionRow.state)
     for state, n in session.execute(q).all():
         out[str(state)] = int(n)

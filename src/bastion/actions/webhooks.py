@@ -48,9 +48,15 @@ REPLAY_WINDOW_S = 300
 
 class DeliveryFailed(BastionError):
     """One delivery attempt failed (no endpoint, network error, non-2xx answer); the
-    message says why (never the payload). The outbox retries it."""
+    message says why (never the payload). The outbox retries it, unless ``permanent``:
+    a configuration error (no endpoint for the kind) that no retry cures, which the outbox
+    records as ``blocked`` at once for the operator to fix."""
 
     code = "delivery-failed"
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class Deliverer(Protocol):
@@ -118,10 +124,11 @@ class WebhookDeliverer:
         """POST ``action``; raises :class:`DeliveryFailed` unless the answer is 2xx."""
         url = self.url_for(action.kind)
         if url is None:
-            raise DeliveryFailed(f"no webhook endpoint for action kind {action.kind!r} "
-                                 "(setting webhook_urls)")
+            raise DeliveryFailed(f"no webhook endpoint configured for {action.kind}: "
+                                 "set webhook_urls", permanent=True)
         if self.secret is None:
-            raise DeliveryFailed("webhook_secret is not set; requests would be unsigned")
+            raise DeliveryFailed("webhook_secret is not set; requests would be unsigned",
+                                 permanent=True)
         body = webhook_body(action)
         headers = {
             "Content-Type": "application/json",

@@ -48,18 +48,21 @@ class ReportRunner(Protocol):
 @dataclass(frozen=True, slots=True)
 class RoundResult:
     """What one round did: actions delivered, failed (to be retried), dead-lettered, lost
-    (the lease expired and another worker took over), reports advanced."""
+    (the lease expired and another worker took over), reports advanced, actions blocked
+    by a configuration error (no endpoint for the kind)."""
 
     delivered: int = 0
     failed: int = 0
     dead: int = 0
     lost: int = 0
     reports: int = 0
+    blocked: int = 0
 
     @property
     def busy(self) -> bool:
         """True when the round did anything (the next round starts at once)."""
-        return bool(self.delivered or self.failed or self.dead or self.reports)
+        return bool(self.delivered or self.failed or self.dead or self.reports
+                    or self.blocked)
 
 
 def worker_name() -> str:
@@ -89,7 +92,7 @@ class ActionWorker:
 
     def run_once(self) -> RoundResult:
         """One round: deliver every action due now (in batches), then advance due reports."""
-        delivered = failed = dead = lost = 0
+        delivered = failed = dead = lost = blocked = 0
         while True:
             with self.db.write() as session:
                 claimed = outbox.claim_due(session, worker=self.name, limit=self.batch,
@@ -100,6 +103,17 @@ class ActionWorker:
                 try:
                     self.deliverer.deliver(action)
                 except DeliveryFailed as exc:
+                    if exc.permanent:
+                        with self.db.write() as session:
+                            ok = outbox.record_blocked(session, action.id, worker=self.name,
+                                                       error=exc.message, now=self.clock())
+                        if ok:
+                            blocked += 1
+                            log.warning("action %d (%s) blocked: %s", action.id,
+                                        action.kind, exc.message)
+                        else:
+                            lost += 1
+                        continue
                     with self.db.write() as session:
                         state = outbox.record_failed(session, action.id, worker=self.name,
                                                      error=exc.message, settings=self.settings,
@@ -123,7 +137,7 @@ class ActionWorker:
         advanced = 0
         if self.reports is not None:
             advanced = self.reports.run_due(worker=self.name)
-        return RoundResult(delivered, failed, dead, lost, advanced)
+        return RoundResult(delivered, failed, dead, lost, advanced, blocked)
 
     def run(self) -> None:
         """Run rounds until :meth:`close` (the calling thread); errors are logged and the

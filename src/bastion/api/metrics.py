@@ -9,11 +9,15 @@ metric                                     meaning
 ``bastion_index_ready``                    1 once the bank indexes are loaded
 ``bastion_index_entries``                  live entries per index (``pdq:whole``, ``md5`` ...)
 ``bastion_index_load_seconds``             seconds the last snapshot load took
-``bastion_actions``                        outbox actions by state (alert on ``dead`` > 0)
+``bastion_actions``                        outbox actions by state (alert on ``dead`` or
+                                           ``blocked`` > 0: blocked means no webhook
+                                           endpoint is configured for the kind)
 ``bastion_report_alerts``                  CyberTipline reports needing attention, by
                                            ``kind``: ``overdue`` (not submitted within
                                            ``report_alert_hours``), ``needs_reconciliation``,
-                                           ``failed`` (alert on any > 0)
+                                           ``failed``, ``no_credentials`` (approved but
+                                           CyberTipline credentials not configured; alert
+                                           on any > 0)
 ``bastion_preserved_items``                reported items under preservation
 ``bastion_preservation_purge_due``         preserved items past their clock, unheld
                                            (alert when it stays > 0: the purge is not running)

@@ -1,7 +1,8 @@
 """``bastion actions``: the outbox as operators see it.
 
 ``bastion actions list [--failed] [--pending] [--content-id ID] [--json]`` lists actions
-newest first (``--failed``: the dead-letter list, actions past their maximum age);
+newest first (``--failed``: the dead-letter list, actions past their maximum age, and
+blocked ones, whose kind has no webhook endpoint configured);
 ``bastion actions retry ID`` (or ``--all-failed``) puts dead actions back in the queue with
 the same idempotency key.
 """
@@ -25,7 +26,8 @@ actions_app = typer.Typer(
 
 @actions_app.command("list")
 def list_command(
-    failed: Annotated[bool, typer.Option("--failed", help="Only dead-lettered actions.")] = False,
+    failed: Annotated[bool, typer.Option(
+        "--failed", help="Only failed actions: dead-lettered or blocked (no endpoint).")] = False,
     pending: Annotated[bool, typer.Option("--pending", help="Only pending actions.")] = False,
     content_id: Annotated[str | None, typer.Option("--content-id")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 100,
@@ -39,12 +41,12 @@ def list_command(
 
     if failed and pending:
         raise InvalidInput("--failed and --pending exclude each other")
-    state = "dead" if failed else "pending" if pending else None
+    state = "pending" if pending else None
     db = open_database(load_settings(home=data_dir))
     try:
         with db.read() as session:
             actions = outbox.list_actions(session, state=state, content_id=content_id,
-                                          limit=limit)
+                                          failed=failed, limit=limit)
     finally:
         db.dispose()
     if json_out:
@@ -60,10 +62,10 @@ def list_command(
 def retry_command(
     action_id: Annotated[int | None, typer.Argument(help="A dead action's id.")] = None,
     all_failed: Annotated[bool, typer.Option("--all-failed",
-                                             help="Retry every dead action.")] = False,
+                                             help="Retry every dead or blocked action.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Put a dead-lettered action (or all of them) back in the queue."""
+    """Put a dead-lettered or blocked action (or all of them) back in the queue."""
     from bastion.actions import outbox
     from bastion.config import load_settings
     from bastion.store.audit import record_audit_event

@@ -331,10 +331,24 @@ def overdue(session: Session, *, settings: Settings, now: datetime | None = None
     return [_view(session, r) for r in session.execute(q).scalars()]
 
 
+#: Why approved reports wait when :func:`credentials_configured` is false.
+NO_CREDENTIALS = ("CyberTipline credentials are not configured: set cybertipline_username "
+                  "and cybertipline_password, or approved reports are never submitted")
+
+
+def credentials_configured(settings: Settings) -> bool:
+    """True when the settings hold both CyberTipline credentials (the workers submit
+    approved reports only then: :func:`bastion.actions.worker.build_worker`)."""
+    return (settings.cybertipline_username is not None
+            and settings.cybertipline_password is not None)
+
+
 def alert_counts(session: Session, *, settings: Settings, now: datetime | None = None
                  ) -> dict[str, int]:
     """What ``/metrics`` and the UI alert on: ``overdue`` (see :func:`overdue`),
-    ``needs_reconciliation`` and ``failed`` reports."""
+    ``needs_reconciliation`` and ``failed`` reports, and ``no_credentials``: approved
+    reports that cannot be submitted because CyberTipline credentials are not configured
+    (0 when they are)."""
     from sqlalchemy import func
 
     q = select(CyberTipReportRow.state, func.count()).group_by(CyberTipReportRow.state)
@@ -343,9 +357,10 @@ def alert_counts(session: Session, *, settings: Settings, now: datetime | None =
     late = session.execute(select(func.count()).select_from(CyberTipReportRow).where(
         CyberTipReportRow.state.in_(WAITING_STATES),
         CyberTipReportRow.created_at < limit)).scalar_one()
+    stuck = 0 if credentials_configured(settings) else int(by_state.get("approved", 0))
     return {"overdue": int(late),
             "needs_reconciliation": int(by_state.get("needs_reconciliation", 0)),
-            "failed": int(by_state.get("failed", 0))}
+            "failed": int(by_state.get("failed", 0)), "no_credentials": stuck}
 
 
 class _LeaseLost(Exception):

@@ -23,8 +23,10 @@ Pages:
   audited as ``actions.retry``, as ``bastion actions retry`` is).
 
 The banner (``base.html``, admins: they approve reports) names what ``/metrics`` alerts on
-(:func:`bastion.reporting.service.alert_counts`: overdue, failed, needs_reconciliation;
-preserved items past their clock that the purge has not removed; dead outbox actions) plus
+(:func:`bastion.reporting.service.alert_counts`: overdue, failed, needs_reconciliation,
+approved reports that cannot be submitted because CyberTipline credentials are not
+configured; preserved items past their clock that the purge has not removed; dead outbox
+actions and those blocked because their kind has no webhook endpoint) plus
 the drafts waiting for approval (urgent ones counted apart), with links to the pages.
 
 The case page's decision form gets ``case_decide_report.html``: the CyberTipline
@@ -62,8 +64,12 @@ ActionId = Annotated[int, FastApiPath(ge=1, le=2**63 - 1)]
 PAGE_SIZE = 200
 #: Roles that see reports (no media: facts, hashes and the report document only).
 READERS = ("admin", "auditor")
-#: States of outbox actions (``dead`` is the dead-letter list).
-ACTION_STATES = ("dead", "pending", "delivered")
+#: States of outbox actions shown by ``/ui/actions``: ``failed`` (the default) is every
+#: action an operator must act on, ``dead`` (past its maximum age) or ``blocked`` (its kind
+#: has no webhook endpoint configured).
+ACTION_STATES = ("failed", "blocked", "dead", "pending", "delivered")
+#: States whose actions the page offers to retry.
+RETRYABLE_VIEWS = ("failed", "blocked", "dead")
 
 #: People's words for the schema's ``fileAnnotations`` (from its documentation).
 FILE_ANNOTATION_LABELS: dict[str, str] = {
@@ -122,13 +128,20 @@ class ReportAlerts:
     purge_due: int
     #: Outbox actions past their maximum age (the dead-letter list).
     dead_actions: int = 0
+    #: Outbox actions blocked by a configuration error (no webhook endpoint for the kind).
+    blocked_actions: int = 0
+    #: Kinds of the blocked actions (for the banner's words), sorted.
+    blocked_kinds: tuple[str, ...] = ()
+    #: Approved reports that cannot be submitted: CyberTipline credentials not configured.
+    unsubmittable: int = 0
 
     @property
     def total(self) -> int:
         """Sum of the counts (urgent drafts are counted among drafts): 0 when nothing
         waits for an admin."""
         return (self.drafts + self.overdue + self.failed + self.needs_reconciliation
-                + self.purge_due + self.dead_actions)
+                + self.purge_due + self.dead_actions + self.blocked_actions
+                + self.unsubmittable)
 
 
 def _urgent(incident: dict[str, Any]) -> bool:
@@ -139,8 +152,12 @@ def alerts(session: Any, settings: Any, now: datetime | None = None) -> ReportAl
     """The banner's counts (module docstring) from the store."""
     from bastion.actions.outbox import counts as action_counts
     from bastion.evidence.preservation import due_for_purge
+    from bastion.store.models_actions import ActionRow
 
     counts = reports.alert_counts(session, settings=settings, now=now)
+    totals = action_counts(session)
+    kinds = tuple(sorted(str(k) for k in session.execute(
+        select(ActionRow.kind).where(ActionRow.state == "blocked").distinct()).scalars()))
     drafts = list(session.execute(select(CyberTipReportRow.incident).where(
         CyberTipReportRow.state == "draft").limit(10_000)).scalars())
     return ReportAlerts(
@@ -149,7 +166,8 @@ def alerts(session: Any, settings: Any, now: datetime | None = None) -> ReportAl
         needs_reconciliation=counts["needs_reconciliation"],
         purge_due=len(due_for_purge(session, now=now,
                                     preservation_days=settings.preservation_days)),
-        dead_actions=action_counts(session)["dead"])
+        dead_actions=totals["dead"], blocked_actions=totals["blocked"], blocked_kinds=kinds,
+        unsubmittable=counts.get("no_credentials", 0))
 
 
 def _incident(view: reports.ReportView) -> Incident | None:
@@ -184,7 +202,9 @@ def register(kit: UiKit) -> None:
     kit.env.globals.update(
         report_alerts=banner, file_annotation_labels=FILE_ANNOTATION_LABELS,
         report_annotation_labels=REPORT_ANNOTATION_LABELS, file_annotations=FILE_ANNOTATIONS,
-        report_annotations=REPORT_ANNOTATIONS, reported_decisions=REPORTED_DECISIONS)
+        report_annotations=REPORT_ANNOTATIONS, reported_decisions=REPORTED_DECISIONS,
+        cybertipline_ready=reports.credentials_configured(settings),
+        no_credentials_message=reports.NO_CREDENTIALS)
     kit.decide_templates.append("case_decide_report.html")
 
     def overdue_ids(s: Any) -> set[int]:
@@ -286,7 +306,7 @@ def register(kit: UiKit) -> None:
 
     @ui.get(f"{prefix}/actions")
     def actions_page(
-        request: Request, state: Annotated[str, Query(max_length=16)] = "dead",
+        request: Request, state: Annotated[str, Query(max_length=16)] = "failed",
     ) -> Response:
         from bastion.actions import outbox
 
@@ -296,10 +316,15 @@ def register(kit: UiKit) -> None:
             raise InvalidInput(f"unknown action state {state!r}; one of "
                                f"{', '.join(ACTION_STATES)}")
         with db.read() as s:
-            rows = outbox.list_actions(s, state=state, limit=PAGE_SIZE)
-            totals = outbox.counts(s)
+            if state == "failed":
+                rows = outbox.list_actions(s, failed=True, limit=PAGE_SIZE)
+            else:
+                rows = outbox.list_actions(s, state=state, limit=PAGE_SIZE)
+            totals: dict[str, int] = dict(outbox.counts(s))
+        totals["failed"] = sum(totals[x] for x in outbox.FAILED_STATES)
         return kit.page("reports_actions.html", viewer, actions=rows, state=state,
-                        totals=totals, states=ACTION_STATES, can_act=viewer.role == "admin")
+                        totals=totals, states=ACTION_STATES, can_act=viewer.role == "admin",
+                        retryable=state in RETRYABLE_VIEWS)
 
     def _actions_back(request: Request) -> Response:
         from bastion.web.app import HEADERS
