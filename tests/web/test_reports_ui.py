@@ -368,6 +368,8 @@ def test_blocked_actions_are_shown_in_the_banner_and_retried(env: Env) -> None:
     assert "blocked" in table and "hide" not in table
     assert "blocked (1)" in page.text and "failed (1)" in page.text
     assert 'id="retry-all"' in page.text
+    metrics = admin.get("/metrics", headers={"Authorization": f"Bearer {env.key}"}).text
+    assert 'bastion_actions{state="blocked"} 1.0' in metrics
     r = admin.post(f"/ui/actions/{take}/retry", data={"csrf": form_token(page.text)},
                    follow_redirects=False)
     assert r.status_code == 303

@@ -160,10 +160,15 @@ def claim_due(session: Session, *, worker: str, limit: int = 20,
     first, and return them. Run it in its own short unit of work (``db.write()``)."""
     at = now or utcnow()
     earlier = aliased(ActionRow)
+    internal = tuple(sorted(INTERNAL_KINDS))
+    # Bastion's own duties are never held back, nor hold back a platform action, whatever
+    # ordering key an older row was written with.
     blocked = exists().where(and_(
         earlier.ordering_key == ActionRow.ordering_key,
         earlier.id < ActionRow.id,
         earlier.state == "pending",
+        earlier.kind.not_in(internal),
+        ActionRow.kind.not_in(internal),
     ))
     q = (
         select(ActionRow)
