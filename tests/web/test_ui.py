@@ -290,6 +290,12 @@ def test_break_prompt_after_reveals(db: Database, tmp_path: Path) -> None:
 
 def test_bad_ids_and_filters_are_clear_errors(ui: Ui) -> None:
     c = _signed_in(ui, "reviewer")
+    for url, status in (("/ui/cases/abc", 422), ("/ui/queue?min_priority=abc", 422),
+                        ("/ui/no-such-page", 404), ("/ui/static/nothing.css", 404)):
+        r = c.get(url)
+        assert r.status_code == status, url
+        assert r.headers["content-type"].startswith("text/html"), url  # a page, not JSON
+        assert "Content-Security-Policy" in r.headers
     assert c.get("/ui/cases/99999999999999999999999").status_code == 422
     assert c.get("/ui/cases/0").status_code == 422
     assert c.get("/ui/cases/12345").status_code == 404

@@ -28,10 +28,12 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as FastApiPath
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.audit import service as audit
@@ -178,6 +180,20 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
 
     kit = UiKit(app=ui, env=env, settings=settings, db=db, vault=vault, policy=policy,
                 render=render, page=page, viewer_of=viewer_of)
+
+    @ui.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        fields = sorted({".".join(str(x) for x in e.get("loc", ())[1:]) or "request"
+                         for e in exc.errors()})
+        return render("error.html", 422, title="Not possible",
+                      message=f"This address has an invalid value: {', '.join(fields)}.")
+
+    @ui.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        title = "Not found" if exc.status_code == 404 else "Not possible"
+        return render("error.html", exc.status_code, title=title,
+                      message="There is no such page." if exc.status_code == 404
+                      else str(exc.detail)[:200])
 
     # -- signing in and out ------------------------------------------------------------
 
