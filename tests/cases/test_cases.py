@@ -152,6 +152,9 @@ def test_csam_decision_confirms_signals_and_prepares_actions(env: Env) -> None:
     with env.db.write() as s, pytest.raises(InvalidInput, match="classification"):
         cases.decide(s, case_id=cid, reviewer=1, decision="csam", policy=env.policy,
                      settings=env.settings)
+    with env.db.write() as s, pytest.raises(InvalidInput, match="unknown classification 'Z9'"):
+        cases.decide(s, case_id=cid, reviewer=1, decision="csam", classification="Z9",
+                     policy=env.policy, settings=env.settings)
     with env.db.write() as s:
         done = cases.decide(s, case_id=cid, reviewer=1, decision="csam", classification="A2",
                             policy=env.policy, settings=env.settings)

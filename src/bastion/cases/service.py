@@ -346,8 +346,11 @@ def decide(
     :class:`NotFound`."""
     at = now or utcnow()
     if decision == "csam":
-        if classification not in CLASSIFICATIONS:
+        if not classification:
             raise InvalidInput("a csam decision needs a classification: A1, A2, B1 or B2")
+        if classification not in CLASSIFICATIONS:
+            raise InvalidInput(f"unknown classification {classification[:20]!r}: "
+                               "A1, A2, B1 or B2")
     else:
         classification = None
     if notes is not None and len(notes) > MAX_NOTES_CHARS:
