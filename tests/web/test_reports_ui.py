@@ -405,3 +405,27 @@ def test_approved_reports_without_credentials_are_explained(env: Env) -> None:
                                             "cybertipline_password": SecretStr("p")})
     with env.db.read() as s:
         assert reports.alert_counts(s, settings=ready)["no_credentials"] == 0
+
+
+def test_worker_without_credentials_still_drafts_and_preserves(env: Env) -> None:
+    # Preservation and the draft must not wait for CyberTipline credentials: the worker
+    # drafts (and preserves) from the local schema; only submission waits.
+    from bastion.actions.worker import build_worker
+    from bastion.store.models_preservation import PreservedItem
+
+    rc = env.client("reviewer")
+    case_id = env.upload(rc, "post-9")
+    page = rc.get(f"/ui/cases/{case_id}").text
+    r = rc.post(f"/ui/cases/{case_id}/decide", follow_redirects=False, data={
+        "csrf": form_token(page), "decision": "csam", "classification": "A1"})
+    assert r.status_code == 303
+    assert env.settings.cybertipline_username is None
+    worker = build_worker(env.db, env.settings)
+    try:
+        assert worker.run_once().reports == 1
+    finally:
+        worker.close()
+    with env.db.read() as s:
+        (view,) = reports.list_reports(s)
+        assert view.state == "draft"
+        assert s.query(PreservedItem).count() == 1

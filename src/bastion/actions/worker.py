@@ -166,6 +166,24 @@ class ActionWorker:
             close()
 
 
+def _drafting_only(db: Database, settings: Settings) -> ReportRunner | None:
+    """A runner that drafts reports of decided cases and preserves their items, without
+    submitting (no CyberTipline credentials); None, logged, when the schema is not on disk
+    or the vault does not open."""
+    from bastion.reporting.case_incidents import DraftingRunner
+    from bastion.reporting.service import load_schema
+
+    try:
+        from bastion.evidence.vault import open_vault
+
+        schema = load_schema(settings)
+        vault = open_vault(settings)
+    except Exception as exc:
+        log.warning("reports are not drafted nor items preserved by the workers: %s", exc)
+        return None
+    return DraftingRunner(db, settings, schema, None, vault)
+
+
 def build_worker(db: Database, settings: Settings, *, files: FileProvider | None = None
                  ) -> ActionWorker:
     """The worker ``bastion serve`` and ``bastion worker`` run: webhooks from the settings,
@@ -173,8 +191,11 @@ def build_worker(db: Database, settings: Settings, *, files: FileProvider | None
     (:class:`bastion.reporting.case_incidents.DraftingRunner`) and report submission with
     report files
     read from ``files`` (default: the encrypted evidence vault, ``evidence:<id>`` locators).
-    Without credentials, approved reports wait (and :func:`bastion.reporting.service.overdue`
-    alerts on them)."""
+    Without credentials, decided cases are still drafted and their items preserved when the
+    schema is on disk (``cybertipline_xsd`` or the cached copy) and the vault opens
+    (:func:`_drafting_only`): preservation must not wait for credentials. Approved reports
+    then wait, and :func:`bastion.reporting.service.alert_counts` (``no_credentials``) says
+    why."""
     from bastion.actions.webhooks import WebhookDeliverer
 
     reports: ReportRunner | None = None
@@ -205,4 +226,6 @@ def build_worker(db: Database, settings: Settings, *, files: FileProvider | None
                                      vault)
         except Exception:
             log.exception("CyberTipline schema unavailable; report submission off for now")
+    else:
+        reports = _drafting_only(db, settings)
     return ActionWorker(db, settings, WebhookDeliverer(settings), reports=reports)

@@ -466,11 +466,12 @@ class DraftingRunner:
     """Drafts pending incidents (:func:`draft_pending`, preserving with ``vault``), then
     runs ``submitter`` (a :class:`~bastion.reporting.service.ReportSubmitter`): what the
     workers run each round, so a reportable decision becomes a draft for an admin to
-    approve (or an approved report where the settings allow). A refusal is logged once per
-    incident and message."""
+    approve (or an approved report where the settings allow). ``submitter`` None (no
+    CyberTipline credentials) drafts and preserves only; approved reports then wait, and
+    the UI and ``/metrics`` say why. A refusal is logged once per incident and message."""
 
     def __init__(self, db: Database, settings: Settings, schema: CyberTiplineSchema,
-                 submitter: reports.ReportSubmitter, vault: Vault | None) -> None:
+                 submitter: reports.ReportSubmitter | None, vault: Vault | None) -> None:
         self.db = db
         self.settings = settings
         self.schema = schema
@@ -491,4 +492,6 @@ class DraftingRunner:
                 self._logged.add((o.case_ids, o.error or ""))
                 logging.getLogger(__name__).warning(
                     "report for cases %s refused: %s", list(o.case_ids), o.error)
+        if self.submitter is None:  # no credentials: drafts (and preservation) only
+            return drafted
         return drafted + self.submitter.run_due(worker=worker)
