@@ -162,14 +162,7 @@ class BandIndex:
         if self._keys.size:
             lo = np.searchsorted(self._keys, keys, side="left")
             hi = np.searchsorted(self._keys, keys, side="right")
-            n = hi - lo
-            hit = n > 0
-            if hit.any():
-                lo_h, n_h = lo[hit], n[hit]
-                # positions lo_j .. lo_j + n_j - 1 of every hit bucket j, in one arange
-                shift = lo_h - (np.cumsum(n_h) - n_h)
-                idx = np.repeat(shift, n_h) + np.arange(int(n_h.sum()))
-                parts.append(self._items[idx])
+            parts.append(self._items[_spans(lo, hi)])
         buf = self._buf
         if buf:
             more = self._buf_more
@@ -219,13 +212,7 @@ class BandIndex:
                 for j in np.flatnonzero(hi > lo).tolist():
                     hi[j] = lo[j] + int(np.searchsorted(self._items[lo[j]:hi[j]], before))
             lo = np.maximum(lo, hi - take)
-            n = hi - lo
-            hit = n > 0
-            if hit.any():
-                lo_h, n_h = lo[hit], n[hit]
-                shift = lo_h - (np.cumsum(n_h) - n_h)
-                idx = np.repeat(shift, n_h) + np.arange(int(n_h.sum()))
-                parts.append(self._items[idx])
+            parts.append(self._items[_spans(lo, hi)])
         if extra:
             parts.append(np.array(extra, np.int64))
         if not parts:
@@ -236,3 +223,14 @@ class BandIndex:
     def nbytes(self) -> int:
         """Bytes of the sorted arrays (the dict of recent insertions not counted)."""
         return int(self._keys.nbytes + self._items.nbytes)
+
+
+def _spans(lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The positions ``lo[j] .. hi[j] - 1`` of every range ``j`` (empty ranges skipped),
+    concatenated in order, built with one ``arange`` (no Python loop over ranges)."""
+    n = hi - lo
+    hit = n > 0
+    lo_h, n_h = lo[hit], n[hit]
+    shift = lo_h - (np.cumsum(n_h) - n_h)
+    out: npt.NDArray[np.int64] = np.repeat(shift, n_h) + np.arange(int(n_h.sum()))
+    return out
