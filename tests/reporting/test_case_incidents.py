@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -88,16 +87,6 @@ class Env:
 
     def close(self) -> None:
         self.matcher.close()
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCyberTipline]:
-    f = FakeCyberTipline(XSD.read_bytes(), username="esp", password="pw")
-    f.start()
-    try:
-        yield f
-    finally:
-        f.stop()
 
 
 def _reveal_in_ui(env: Env, case_id: int) -> None:

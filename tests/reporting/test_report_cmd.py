@@ -4,11 +4,9 @@ the fake CyberTipline; ``bastion actions list --failed`` and ``retry``."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 from tests.reporting.incidents import XSD, sample_incident
 from typer.testing import CliRunner
 
@@ -20,16 +18,6 @@ from bastion.reporting.incident import incident_to_json
 from bastion.store.database import open_database
 from bastion.store.models_actions import ActionRow
 from bastion.testing.fake_cybertipline import FakeCyberTipline
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCyberTipline]:
-    f = FakeCyberTipline(XSD.read_bytes(), username="esp", password="pw")
-    f.start()
-    try:
-        yield f
-    finally:
-        f.stop()
 
 
 def _run(env: dict[str, str], *args: str) -> tuple[int, str]:

@@ -35,16 +35,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeCyberTipline]:
-    f = FakeCyberTipline(XSD.read_bytes(), username="esp", password="pw")
-    f.start()
-    try:
-        yield f
-    finally:
-        f.stop()
-
-
-@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     state, server = start_receiver(b"whsec")
     try:
