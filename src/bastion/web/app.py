@@ -165,6 +165,18 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
             return Viewer(user.id, user.name, user.role, user.blur, row.id, row.csrf_token,
                           row.reveals, row.review_seconds)
 
+    async def posted(request: Request, *roles: str, max_fields: int = 10,
+                     count_time: bool = True) -> tuple[Viewer, Any]:
+        """The signed-in viewer and the posted form (no files, at most ``max_fields``
+        fields), once the form's CSRF token is checked and, when ``roles`` are given, the
+        viewer holds one of them. Raises NotSignedIn, CsrfRefused, PolicyDenied."""
+        form = await request.form(max_files=0, max_fields=max_fields)
+        viewer = viewer_of(request, count_time=count_time)
+        check_csrf(viewer, form.get("csrf"))
+        if roles:
+            require_role(viewer, *roles)
+        return viewer, form
+
     @ui.exception_handler(BastionError)
     async def _error(request: Request, exc: BastionError) -> Response:
         if isinstance(exc, NotSignedIn):
@@ -179,7 +191,7 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
         return render("error.html", status, title="Not possible", message=exc.message)
 
     kit = UiKit(app=ui, env=env, settings=settings, db=db, vault=vault, policy=policy,
-                render=render, page=page, viewer_of=viewer_of)
+                render=render, page=page, viewer_of=viewer_of, posted=posted)
 
     @ui.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -245,9 +257,7 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
 
     @ui.post(f"{PREFIX}/sign-out")
     async def sign_out(request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=10)
-        viewer = viewer_of(request, count_time=False)
-        check_csrf(viewer, form.get("csrf"))
+        viewer, _form = await posted(request, count_time=False)
         with db.write() as s:
             users.end_session(s, token=request.cookies.get(COOKIE, ""), actor=viewer.actor)
         resp = RedirectResponse(f"{PREFIX}/sign-in", status_code=303, headers=HEADERS)
@@ -320,10 +330,7 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
 
     @ui.post(f"{PREFIX}/cases/{{case_id}}/decide")
     async def decide(request: Request, case_id: CaseId) -> Response:
-        form = await request.form(max_files=0, max_fields=40)
-        viewer = viewer_of(request)
-        check_csrf(viewer, form.get("csrf"))
-        require_role(viewer, "reviewer")
+        viewer, form = await posted(request, "reviewer", max_fields=40)
         decision = str(form.get("decision") or "")
         classification = str(form.get("classification") or "") or None
         notes = str(form.get("notes") or "").strip() or None
@@ -339,10 +346,7 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
 
     @ui.post(f"{PREFIX}/cases/{{case_id}}/fetch-media")
     async def fetch_media(request: Request, case_id: CaseId) -> Response:
-        form = await request.form(max_files=0, max_fields=10)
-        viewer = viewer_of(request)
-        check_csrf(viewer, form.get("csrf"))
-        require_role(viewer, "reviewer", "admin")
+        viewer, _form = await posted(request, "reviewer", "admin")
         if vault is None:
             raise NotFound("no media vault is configured")
         from anyio import to_thread
@@ -384,10 +388,7 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
 
     @ui.post(f"{PREFIX}/cases/{{case_id}}/reveal")
     async def reveal(request: Request, case_id: CaseId) -> Response:
-        form = await request.form(max_files=0, max_fields=10)
-        viewer = viewer_of(request)
-        check_csrf(viewer, form.get("csrf"))
-        require_role(viewer, "reviewer", "admin")
+        viewer, _form = await posted(request, "reviewer", "admin")
         token = secrets.token_urlsafe(24)
         with db.write() as s:
             case = cases.get(s, case_id=case_id)
@@ -461,10 +462,7 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
 
     @ui.post(f"{PREFIX}/admin/users")
     async def admin_create_user(request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=10)
-        viewer = viewer_of(request)
-        check_csrf(viewer, form.get("csrf"))
-        require_role(viewer, "admin")
+        viewer, form = await posted(request, "admin")
         name, role, password = (str(form.get(k) or "") for k in ("name", "role", "password"))
         with db.write() as s:
             users.create(s, name=name, role=role, password=password, actor=viewer.actor,
@@ -473,10 +471,7 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
 
     @ui.post(f"{PREFIX}/admin/users/{{name}}/disabled")
     async def admin_disable_user(request: Request, name: str) -> Response:
-        form = await request.form(max_files=0, max_fields=10)
-        viewer = viewer_of(request)
-        check_csrf(viewer, form.get("csrf"))
-        require_role(viewer, "admin")
+        viewer, form = await posted(request, "admin")
         disabled = form.get("disabled") == "1"
         if disabled and name == viewer.name:
             raise InvalidInput("an admin cannot disable their own account")
@@ -486,9 +481,7 @@ def build_ui(*, settings: Settings, db: Database, vault: Vault | None,
 
     @ui.post(f"{PREFIX}/settings/blur")
     async def set_blur(request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=10)
-        viewer = viewer_of(request)
-        check_csrf(viewer, form.get("csrf"))
+        viewer, form = await posted(request)
         try:
             blur = int(str(form.get("blur") or ""))
         except ValueError:

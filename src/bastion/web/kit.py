@@ -11,7 +11,7 @@ provider that must audit what it shows opens its own write unit of work on ``kit
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,9 @@ class UiKit:
     page: Callable[..., HTMLResponse]
     #: ``viewer_of(request, count_time=True)``: the signed-in viewer, or NotSignedIn.
     viewer_of: Callable[..., Viewer]
+    #: ``await posted(request, *roles, max_fields=10)``: ``(viewer, form)`` of a POST, its
+    #: CSRF token checked and the viewer's role one of ``roles`` (if given).
+    posted: Callable[..., Awaitable[tuple[Viewer, Any]]]
     case_context: list[CaseContext] = field(default_factory=list)
     #: Templates included in the case page after "Why it is here" (in order).
     case_templates: list[str] = field(default_factory=list)

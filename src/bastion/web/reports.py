@@ -53,7 +53,7 @@ from bastion.reporting.incident import Incident, incident_from_json
 from bastion.reporting.xml import pretty
 from bastion.store.models_actions import CyberTipReportRow
 from bastion.store.types import utcnow
-from bastion.web.guard import Viewer, check_csrf, require_role
+from bastion.web.guard import require_role
 from bastion.web.kit import UiKit
 
 #: A report id in a URL (a positive 63-bit integer).
@@ -277,13 +277,6 @@ def register(kit: UiKit) -> None:
                         age=_age((now - view.created_at).total_seconds()),
                         can_act=viewer.role == "admin")
 
-    async def _admin_form(request: Request) -> tuple[Viewer, Any]:
-        form = await request.form(max_files=0, max_fields=10)
-        viewer = kit.viewer_of(request)
-        check_csrf(viewer, form.get("csrf"))
-        require_role(viewer, "admin")
-        return viewer, form
-
     def _back(report_id: int) -> Response:
         from bastion.web.app import HEADERS
 
@@ -292,14 +285,14 @@ def register(kit: UiKit) -> None:
 
     @ui.post(f"{prefix}/reports/{{report_id}}/approve")
     async def approve(request: Request, report_id: ReportId) -> Response:
-        viewer, _form = await _admin_form(request)
+        viewer, _form = await kit.posted(request, "admin")
         with db.write() as s:
             reports.approve(s, report_id, actor=viewer.actor)
         return _back(report_id)
 
     @ui.post(f"{prefix}/reports/{{report_id}}/retry")
     async def retry(request: Request, report_id: ReportId) -> Response:
-        viewer, _form = await _admin_form(request)
+        viewer, _form = await kit.posted(request, "admin")
         with db.write() as s:
             reports.retry_now(s, report_id, actor=viewer.actor)
         return _back(report_id)
@@ -336,7 +329,7 @@ def register(kit: UiKit) -> None:
         from bastion.actions import outbox
         from bastion.store.audit import record_audit_event
 
-        viewer, _form = await _admin_form(request)
+        viewer, _form = await kit.posted(request, "admin")
         with db.write() as s:
             outbox.retry(s, action_id, settings=settings)
             record_audit_event(s, actor=viewer.actor, action="actions.retry",
@@ -349,7 +342,7 @@ def register(kit: UiKit) -> None:
         from bastion.actions import outbox
         from bastion.store.audit import record_audit_event
 
-        viewer, _form = await _admin_form(request)
+        viewer, _form = await kit.posted(request, "admin")
         with db.write() as s:
             n = outbox.retry_all_dead(s, settings=settings)
             record_audit_event(s, actor=viewer.actor, action="actions.retry",
@@ -358,7 +351,7 @@ def register(kit: UiKit) -> None:
 
     @ui.post(f"{prefix}/reports/{{report_id}}/reconcile")
     async def reconcile(request: Request, report_id: ReportId) -> Response:
-        viewer, form = await _admin_form(request)
+        viewer, form = await kit.posted(request, "admin")
         not_received = form.get("not_received") == "1"
         raw = str(form.get("ncmec_report_id") or "").strip()
         if not_received == bool(raw):
