@@ -203,15 +203,22 @@ def record_delivered(session: Session, action_id: int, *, worker: str,
     row = _claimed(session, action_id, worker)
     if row is None:
         return False
-    at = now or utcnow()
+    at = _end_attempt(row, now, None)
     row.state = "delivered"
+    row.delivered_at = at
+    return True
+
+
+def _end_attempt(row: ActionRow, now: datetime | None, error: str | None) -> datetime:
+    """Count one attempt of ``row`` ending now (or at ``now``) with ``error`` (None: it
+    succeeded) and release the worker's lease; returns the attempt's time."""
+    at = now or utcnow()
     row.attempts += 1
     row.last_attempt_at = at
-    row.delivered_at = at
-    row.last_error = None
+    row.last_error = None if error is None else error[:MAX_ERROR_CHARS]
     row.claimed_by = None
     row.claimed_until = None
-    return True
+    return at
 
 
 def backoff_s(attempts: int, settings: Settings) -> float:
@@ -230,12 +237,7 @@ def record_failed(session: Session, action_id: int, *, worker: str, error: str,
     row = _claimed(session, action_id, worker)
     if row is None:
         return None
-    at = now or utcnow()
-    row.attempts += 1
-    row.last_attempt_at = at
-    row.last_error = error[:MAX_ERROR_CHARS]
-    row.claimed_by = None
-    row.claimed_until = None
+    at = _end_attempt(row, now, error)
     nxt = at + timedelta(seconds=backoff_s(row.attempts, settings))
     if nxt > row.deadline_at:
         if at >= row.deadline_at:
@@ -255,13 +257,8 @@ def record_blocked(session: Session, action_id: int, *, worker: str, error: str,
     row = _claimed(session, action_id, worker)
     if row is None:
         return False
-    at = now or utcnow()
+    _end_attempt(row, now, error)
     row.state = "blocked"
-    row.attempts += 1
-    row.last_attempt_at = at
-    row.last_error = error[:MAX_ERROR_CHARS]
-    row.claimed_by = None
-    row.claimed_until = None
     return True
 
 
