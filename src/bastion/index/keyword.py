@@ -145,6 +145,8 @@ class _Haystack:
         self._utf8: bytes | None = None
 
     def ascii(self) -> memoryview:
+        """The normalised text as one byte per character (non-ASCII characters as 0x80,
+        which no ASCII term contains), made once; offsets are character offsets."""
         if self._ascii is None:
             out = np.empty(len(self.nt.codes), dtype=np.uint8)
             np.minimum(self.nt.codes, 0x80, out=out, casting="unsafe")
@@ -152,6 +154,7 @@ class _Haystack:
         return self._ascii
 
     def utf8(self) -> bytes:
+        """The normalised text in UTF-8 (for the automaton of non-ASCII terms), made once."""
         if self._utf8 is None:
             self._utf8 = self.nt.text.encode("utf-8", "surrogatepass")
         return self._utf8

@@ -177,11 +177,13 @@ class _When(BaseModel):
         return v
 
     def has_match_conditions(self) -> bool:
+        """True when the rule has any condition on individual matches."""
         return any(getattr(self, f) is not None for f in (
             "signal_type", "not_signal_type", "bank", "label", "classification",
             "auto_action", "max_distance", "query_variant", "bank_variant"))
 
     def match_holds(self, m: MatchFacts) -> bool:
+        """True when match ``m`` meets every match condition of the rule."""
         if self.signal_type is not None and m.signal_type not in self.signal_type:
             return False
         if self.not_signal_type is not None and m.signal_type in self.not_signal_type:

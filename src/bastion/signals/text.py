@@ -220,6 +220,8 @@ class _Tables:
         self.learn(np.arange(128, dtype=np.uint32))
 
     def learn(self, cps: CpArray) -> None:
+        """Fill the tables' entries for the code points ``cps`` (uint32) not seen before
+        (thread-safe; each code point is learnt once)."""
         with self.lock:
             for cp in np.unique(cps).tolist():
                 if self.fold[cp] != _UNKNOWN:

@@ -349,6 +349,7 @@ class _Builder:
             pos = i + len(key)
 
     def text(self) -> str:
+        """The ad's text built so far."""
         return "".join(self.parts)
 
 
